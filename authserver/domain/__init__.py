@@ -1,0 +1,1 @@
+"""Domain services: users, clients, passwords, audit. No web framework is imported here."""

@@ -1,0 +1,205 @@
+"""OAuth clients: registration rules, secrets and their rotation.
+
+Secrets are 256-bit random values shown once; only their SHA-256 is stored and compared in constant
+time (architecture §2). During a rotation a client holds two secrets until the old one expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authserver.db.models import Client, ClientSecret
+from authserver.db.types import utcnow
+from authserver.domain import audit
+from authserver.domain.errors import InvalidInput, NotFound
+from authserver.hosts import is_loopback_host
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
+_BAD_SCHEMES = {"javascript", "data", "vbscript", "file", "about", "blob"}
+# RFC 8252 §7.1: a private-use scheme for native apps is a reversed domain name with a dot.
+_PRIVATE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits from the CSPRNG (T11)
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    client: Client
+    secret: str | None  # shown once, never stored
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """A2: absolute, no fragment, https or loopback http or a native app's private scheme."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if not scheme or scheme in _BAD_SCHEMES:
+        raise InvalidInput(f"Redirect URI {uri!r} must be an absolute https URL.", field="redirect_uri")
+    if "#" in uri:
+        raise InvalidInput(f"Redirect URI {uri!r} must not have a fragment.", field="redirect_uri")
+    if any(ch.isspace() for ch in uri) or len(uri) > 2000:
+        raise InvalidInput(f"Redirect URI {uri!r} is not a valid URI.", field="redirect_uri")
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise InvalidInput(f"Redirect URI {uri!r} has no host.", field="redirect_uri")
+        if scheme == "http" and not is_loopback_host(parts.hostname):
+            raise InvalidInput(
+                f"Redirect URI {uri!r} uses plain http; only loopback hosts may.",
+                field="redirect_uri",
+            )
+    elif not _PRIVATE_SCHEME_RE.fullmatch(scheme):
+        raise InvalidInput(
+            f"Redirect URI {uri!r}: a native app's scheme must be a reversed domain name (RFC 8252 §7.1).",
+            field="redirect_uri",
+        )
+    return uri
+
+
+def parse_scopes(raw: str | Iterable[str]) -> list[str]:
+    tokens = raw.split() if isinstance(raw, str) else [t for s in raw for t in s.split()]
+    for token in tokens:
+        if not SCOPE_TOKEN_RE.fullmatch(token):
+            raise InvalidInput(f"Scope {token!r} has characters RFC 6749 §3.3 forbids.", field="scope")
+    return sorted(set(tokens))
+
+
+def _validate_resource(uri: str) -> str:
+    # RFC 8707 §2: an absolute URI without a fragment.
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc or parts.fragment:
+        raise InvalidInput(f"Resource {uri!r} must be an absolute URI without a fragment.", field="resource")
+    return uri
+
+
+async def create_client(
+    session: AsyncSession,
+    *,
+    name: str,
+    grant_types: Iterable[str],
+    redirect_uris: Iterable[str] = (),
+    scopes: str | Iterable[str] = "",
+    public: bool = False,
+    auth_method: str | None = None,
+    resources: Iterable[str] = (),
+) -> RegisteredClient:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("Client name must be 1 to 200 characters.", field="name")
+    grants = sorted(set(grant_types))
+    if not grants:
+        raise InvalidInput("At least one grant type is required.", field="grant_type")
+    for grant in grants:
+        if grant not in GRANT_TYPES:
+            raise InvalidInput(
+                f"Unknown grant type {grant!r}; choose from {', '.join(GRANT_TYPES)}.",
+                field="grant_type",
+            )
+    if public and "client_credentials" in grants:
+        # RFC 6749 §4.4: only confidential clients may use client_credentials.
+        raise InvalidInput("A public client cannot use client_credentials.", field="grant_type")
+    uris = [validate_redirect_uri(u) for u in dict.fromkeys(redirect_uris)]
+    if "authorization_code" in grants and not uris:
+        raise InvalidInput("authorization_code needs at least one redirect URI.", field="redirect_uri")
+    method = auth_method or ("none" if public else "client_secret_basic")
+    allowed_methods = ("none",) if public else ("client_secret_basic", "client_secret_post")
+    if method not in allowed_methods:
+        raise InvalidInput(
+            f"Auth method {method!r} does not fit a {'public' if public else 'confidential'} client.",
+            field="auth_method",
+        )
+    client = Client(
+        client_id=secrets.token_urlsafe(18),
+        name=name,
+        public=public,
+        token_endpoint_auth_method=method,
+        grant_types=grants,
+        redirect_uris=uris,
+        scopes=parse_scopes(scopes),
+        resources=[_validate_resource(r) for r in dict.fromkeys(resources)],
+    )
+    session.add(client)
+    secret = None
+    if not public:
+        secret = new_secret()
+        session.add(ClientSecret(client_id=client.client_id, secret_sha256=hash_secret(secret)))
+    await session.flush()
+    await audit.record(session, "client.created", client_id=client.client_id)
+    return RegisteredClient(client, secret)
+
+
+async def get_client(session: AsyncSession, client_id: str) -> Client:
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise NotFound("No such client.")
+    return client
+
+
+async def list_clients(session: AsyncSession) -> Sequence[Client]:
+    return (await session.scalars(select(Client).order_by(Client.created_at))).all()
+
+
+async def delete_client(session: AsyncSession, client_id: str) -> None:
+    await get_client(session, client_id)
+    await session.execute(delete(ClientSecret).where(ClientSecret.client_id == client_id))
+    await session.execute(delete(Client).where(Client.client_id == client_id))
+    await audit.record(session, "client.deleted", client_id=client_id)
+
+
+async def live_secret_hashes(session: AsyncSession, client_id: str) -> list[str]:
+    now = utcnow()
+    rows = await session.scalars(
+        select(ClientSecret.secret_sha256).where(
+            ClientSecret.client_id == client_id,
+            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
+        )
+    )
+    return list(rows)
+
+
+def secret_matches(presented: str, stored_hashes: Iterable[str]) -> bool:
+    """Constant-time over each candidate; every candidate is checked (no early exit)."""
+    digest = hash_secret(presented)
+    matched = False
+    for stored in stored_hashes:
+        matched |= hmac.compare_digest(digest, stored)
+    return matched
+
+
+async def rotate_secret(session: AsyncSession, client_id: str, overlap: timedelta) -> str:
+    """Issue a new secret; every older live secret keeps working for `overlap`, then is refused."""
+    client = await get_client(session, client_id)
+    if client.public:
+        raise InvalidInput("A public client has no secret to rotate.", field="client_id")
+    now = utcnow()
+    await session.execute(
+        update(ClientSecret)
+        .where(
+            ClientSecret.client_id == client_id,
+            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now + overlap),
+        )
+        .values(expires_at=now + overlap)
+    )
+    secret = new_secret()
+    session.add(ClientSecret(client_id=client_id, secret_sha256=hash_secret(secret)))
+    await session.flush()
+    await audit.record(
+        session, "client.secret_rotated", client_id=client_id, overlap_seconds=int(overlap.total_seconds())
+    )
+    return secret

@@ -1,0 +1,224 @@
+"""Accounts: signup validation, the signin core, roles and disabling.
+
+The signin core is shared by the password grant and (later) the login page, so its guarantees live
+here once: unknown user, wrong password and disabled account are indistinguishable in result and
+in time (B1, B2), and a hash made with older argon2 parameters is replaced on a successful login.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authserver.db.models import User, UserRole
+from authserver.db.types import utcnow
+from authserver.domain import audit
+from authserver.domain.errors import AccountExists, InvalidInput, NotFound
+from authserver.domain.passwords import PasswordHasher, check_password_policy
+
+# Usernames: 3-32 characters, ASCII letters, digits, '.', '_' and '-', starting with a letter or digit.
+# ASCII only, so two usernames cannot look alike (no homoglyphs) and none can contain '@'.
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,31}")
+ROLE_RE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
+SERVICE_NAME = "authserver"
+
+
+@dataclass(frozen=True)
+class PasswordRules:
+    min_length: int
+    max_length: int
+
+
+def normalize_email(raw: object) -> tuple[str, str]:
+    """Return (email as it will be shown, lower-cased key for uniqueness).
+
+    Only ASCII addresses are accepted: internationalised local parts have several encodings of
+    the same text and many mail systems refuse them, which would make verification unreliable.
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("Email is required.", field="email")
+    if raw != raw.strip() or any(ch.isspace() for ch in raw):
+        raise InvalidInput("Email must not contain spaces.", field="email")
+    if len(raw) > 254:
+        raise InvalidInput("Email is too long.", field="email")
+    if not raw.isascii():
+        raise InvalidInput("Email must use ASCII characters only.", field="email")
+    try:
+        result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"Email is not valid: {exc}", field="email") from None
+    return result.normalized, result.normalized.lower()
+
+
+def normalize_username(raw: object) -> tuple[str, str]:
+    if not isinstance(raw, str) or not raw:
+        raise InvalidInput("Username is required.", field="username")
+    if not USERNAME_RE.fullmatch(raw):
+        raise InvalidInput(
+            "Username must be 3 to 32 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            field="username",
+        )
+    return raw, raw.lower()
+
+
+def normalize_role(raw: str) -> str:
+    if not ROLE_RE.fullmatch(raw):
+        raise InvalidInput(
+            "Role must be 1 to 64 characters: lower-case letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter.",
+            field="role",
+        )
+    return raw
+
+
+async def create_user(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    rules: PasswordRules,
+    *,
+    email: object,
+    username: object,
+    password: object,
+    roles: Iterable[str] = (),
+    ip: str | None = None,
+) -> User:
+    """Validate, hash and insert one user; the unique indexes settle concurrent duplicates."""
+    shown_email, email_key = normalize_email(email)
+    shown_username, username_key = normalize_username(username)
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("Password is required.", field="password")
+    role_list = sorted({normalize_role(r) for r in roles})
+    check_password_policy(
+        password,
+        min_length=rules.min_length,
+        max_length=rules.max_length,
+        context=(username_key, email_key, email_key.split("@", 1)[0], SERVICE_NAME),
+    )
+    # Cheap pre-check first, so an obvious duplicate costs no argon2 work.
+    if await _exists(session, email_key, username_key):
+        raise AccountExists("An account with this email or username already exists.")
+    password_hash = await hasher.hash(password)
+    user = User(
+        id=str(uuid.uuid4()),
+        email=shown_email,
+        email_normalized=email_key,
+        username=shown_username,
+        username_normalized=username_key,
+        password_hash=password_hash,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+            session.add_all(UserRole(user_id=user.id, role=r) for r in role_list)
+            await session.flush()
+    except IntegrityError:
+        raise AccountExists("An account with this email or username already exists.") from None
+    await audit.record(session, "user.created", user_id=user.id, ip=ip)
+    return user
+
+
+async def _exists(session: AsyncSession, email_key: str, username_key: str) -> bool:
+    found = await session.scalar(
+        select(User.id).where(
+            (User.email_normalized == email_key) | (User.username_normalized == username_key)
+        )
+    )
+    return found is not None
+
+
+async def find_by_identifier(session: AsyncSession, identifier: str) -> User | None:
+    """Email if it has an '@' (usernames cannot), else username; both compared lower-cased."""
+    key = identifier.strip().lower()
+    column = User.email_normalized if "@" in key else User.username_normalized
+    return (await session.scalars(select(User).where(column == key))).one_or_none()
+
+
+async def authenticate(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    identifier: object,
+    password: object,
+    *,
+    max_password_length: int,
+) -> User | None:
+    """The signin core: the user, or None for any failure, with the same work done either way."""
+    if not isinstance(identifier, str) or not isinstance(password, str) or not password:
+        return None
+    if len(password) > max_password_length or len(identifier) > 320:
+        return None  # never hash unbounded input
+    user = await find_by_identifier(session, identifier)
+    if user is None:
+        await hasher.verify_dummy(password)
+        return None
+    ok = await hasher.verify(user.password_hash, password)
+    if not ok or user.disabled:
+        return None
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = await hasher.hash(password)
+        user.updated_at = utcnow()
+        await session.flush()
+    return user
+
+
+async def get_user(session: AsyncSession, ref: str) -> User:
+    """A user by id, email or username (what an operator types)."""
+    user = await session.get(User, ref) if len(ref) == 36 else None
+    if user is None:
+        user = await find_by_identifier(session, ref)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def roles_of(session: AsyncSession, user_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(UserRole.role).where(UserRole.user_id == user_id).order_by(UserRole.role)
+    )
+    return list(rows)
+
+
+async def list_users(session: AsyncSession) -> Sequence[tuple[User, list[str]]]:
+    users = (await session.scalars(select(User).order_by(User.created_at, User.id))).all()
+    roles: dict[str, list[str]] = {}
+    for user_id, role in await session.execute(
+        select(UserRole.user_id, UserRole.role).order_by(UserRole.role)
+    ):
+        roles.setdefault(user_id, []).append(role)
+    return [(u, roles.get(u.id, [])) for u in users]
+
+
+async def set_disabled(session: AsyncSession, ref: str, disabled: bool) -> User:
+    user = await get_user(session, ref)
+    await session.execute(
+        update(User).where(User.id == user.id).values(disabled=disabled, updated_at=utcnow())
+    )
+    user.disabled = disabled
+    await audit.record(session, "user.disabled" if disabled else "user.enabled", user_id=user.id)
+    return user
+
+
+async def add_role(session: AsyncSession, ref: str, role: str) -> list[str]:
+    user = await get_user(session, ref)
+    role = normalize_role(role)
+    if role not in await roles_of(session, user.id):
+        session.add(UserRole(user_id=user.id, role=role))
+        await session.flush()
+        await audit.record(session, "user.role_added", user_id=user.id, role=role)
+    return await roles_of(session, user.id)
+
+
+async def remove_role(session: AsyncSession, ref: str, role: str) -> list[str]:
+    user = await get_user(session, ref)
+    result = await session.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == role))
+    if getattr(result, "rowcount", 0):
+        await audit.record(session, "user.role_removed", user_id=user.id, role=role)
+    return await roles_of(session, user.id)

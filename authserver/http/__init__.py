@@ -1,0 +1,1 @@
+"""HTTP: Starlette routes. The only layer that imports Starlette."""

@@ -1,0 +1,80 @@
+"""One place that turns errors into JSON responses.
+
+Descriptions are written for the caller; internal detail goes to the log (without secrets), and
+anything unexpected becomes a bare `server_error` (checklist L4).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from authserver.domain.errors import DomainError
+
+log = logging.getLogger("authserver.http")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+_DOMAIN_STATUS = {
+    "invalid_request": 400,
+    "weak_password": 400,
+    "account_exists": 409,
+    "not_found": 404,
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        description: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.field = field
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int,
+    error: str,
+    description: str | None = None,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, str] = {"error": error}
+    if description:
+        body["error_description"] = description
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, headers=NO_STORE | (headers or {}))
+
+
+async def handle_api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.error, exc.description, field=exc.field, headers=exc.headers)
+
+
+async def handle_domain_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(_DOMAIN_STATUS.get(exc.code, 400), exc.code, exc.message, field=exc.field)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.error(
+        "unhandled error on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    return error_response(500, "server_error", "The server could not handle this request.")

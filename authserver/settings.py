@@ -1,0 +1,161 @@
+"""The one typed settings object, read once at start-up and passed down.
+
+No other module reads the environment: that keeps every knob documented in one place (README's
+settings table mirrors this class) and lets tests build a `Settings` directly.
+
+Sources, later ones winning: defaults, the TOML file named by ``AUTHSERVER_CONFIG`` (or ``--config``),
+then ``AUTHSERVER_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from authserver.hosts import is_loopback_host
+
+ENV_PREFIX = "AUTHSERVER_"
+CONFIG_ENV = "AUTHSERVER_CONFIG"
+
+# RFC 9106 §4, second recommended option: argon2id, t=3, p=4, m=64 MiB. We refuse anything weaker.
+ARGON2_MIN_TIME_COST = 3
+ARGON2_MIN_MEMORY_KIB = 64 * 1024
+ARGON2_MIN_PARALLELISM = 4
+
+
+# The config file for the `Settings` being built now; `load_settings` sets it for one call.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("authserver_config_file", default=None)
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message is one line that names it and is safe to print."""
+
+
+class Settings(BaseSettings):
+    """Every setting authserver reads. Field names map to ``AUTHSERVER_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./authserver.db"
+    issuer: str = "http://127.0.0.1:8000"
+    keys_dir: Path = Path("./keys")
+
+    # Lifetimes, in seconds.
+    access_token_ttl: int = Field(600, ge=60, le=3600)  # RFC 9068 tokens: short-lived (J3)
+    auth_code_ttl: int = Field(60, ge=10, le=600)  # RFC 6749 §4.1.2: at most 10 minutes
+    refresh_token_ttl: int = Field(30 * 86400, ge=3600)  # absolute family lifetime
+    refresh_idle_ttl: int = Field(14 * 86400, ge=300)  # idle timeout of a family
+
+    # Password hashing (argon2id) and policy.
+    argon2_time_cost: int = Field(ARGON2_MIN_TIME_COST, ge=ARGON2_MIN_TIME_COST, le=100)
+    argon2_memory_kib: int = Field(ARGON2_MIN_MEMORY_KIB, ge=ARGON2_MIN_MEMORY_KIB, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(ARGON2_MIN_PARALLELISM, ge=ARGON2_MIN_PARALLELISM, le=64)
+    password_min_length: int = Field(12, ge=12, le=128)
+    password_max_length: int = Field(1024, ge=64, le=4096)
+
+    # HTTP.
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    # U7: answer 409 to a duplicate API signup. Off: duplicates and successes look alike (202).
+    signup_reveals_conflicts: bool = True
+    signup_enabled: bool = True
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str) -> str:
+        # RFC 8414 §2: https, no query or fragment. Plain http only for loopback development.
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an absolute https URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError("plain http is allowed only for loopback hosts; use https")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+    @model_validator(mode="after")
+    def _check_password_lengths(self) -> Settings:
+        if self.password_max_length < self.password_min_length:
+            raise ValueError("password_max_length must be at least password_min_length")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def issuer_is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+    name = (ENV_PREFIX + loc[0].upper()) if loc else "settings"
+    # pydantic's "msg" never contains the input value, so a secret in a bad URL is not echoed.
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{name}: {message}"
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build settings or raise `SettingsError` with one line naming the first bad setting.
+
+    `config_file` wins over ``AUTHSERVER_CONFIG``; environment variables win over the file.
+    """
+    named = config_file or os.environ.get(CONFIG_ENV) or None
+    path = Path(named) if named else None
+    if path is not None and not path.is_file():
+        raise SettingsError(f"{CONFIG_ENV}: config file {named!r} does not exist")
+    token = _CONFIG_FILE.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(dict(exc.errors()[0]))) from None
+    except (ValueError, OSError) as exc:  # e.g. a TOML syntax error in the config file
+        raise SettingsError(f"{CONFIG_ENV}: cannot read config file: {exc}") from None
+    finally:
+        _CONFIG_FILE.reset(token)
