@@ -6,14 +6,18 @@ state that other workers would need to see (architecture §8).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from authserver.db.engine import make_engine, make_sessionmaker
+from authserver.db.types import utcnow
+from authserver.domain import keys
 from authserver.domain.passwords import PasswordHasher
 from authserver.domain.users import PasswordRules
 from authserver.settings import Settings
@@ -27,6 +31,8 @@ class AppContext:
     hasher: PasswordHasher
     password_rules: PasswordRules
     extras: dict[str, Any] = field(default_factory=dict)
+    _encryptor: keys.KeyEncryptor | None = None
+    _keyring: keys.KeyRing | None = None
 
     @classmethod
     def create(cls, settings: Settings, engine: AsyncEngine | None = None) -> AppContext:
@@ -51,6 +57,51 @@ class AppContext:
         """One session, one transaction: committed if the block succeeds, rolled back if not."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    def key_encryptor(self) -> keys.KeyEncryptor:
+        """Built on first use, so commands that never touch keys never create the dev secret file."""
+        if self._encryptor is None:
+            explicit = self.settings.key_encryption_secret
+            secret = keys.load_key_encryption_secret(
+                explicit.get_secret_value() if explicit else None, self.settings.keys_dir
+            )
+            self._encryptor = keys.KeyEncryptor(secret)
+        return self._encryptor
+
+    async def ensure_keys(self) -> bool:
+        async with self.transaction() as session:
+            return await keys.ensure_keys(session, self.key_encryptor(), self.settings.rsa_key_bits)
+
+    async def keyring(self, session: AsyncSession) -> keys.KeyRing:
+        """This process's key ring, re-read from the database when older than the interval."""
+        if self._keyring is None:
+            self._keyring = keys.KeyRing(self.key_encryptor(), self.settings.key_refresh_interval)
+        ring = self._keyring
+        if ring.is_stale():
+            await ring.refresh(session, force=True)
+            if not ring.published():
+                await self.ensure_keys()
+                await ring.refresh(session, force=True)
+            await self._maybe_auto_rotate(ring)
+        return ring
+
+    async def _maybe_auto_rotate(self, ring: keys.KeyRing) -> None:
+        interval = self.settings.key_rotation_interval
+        current = next((k for k in ring.published() if k.state == "current"), None)
+        if not interval or current is None or current.activated_at is None:
+            return
+        if utcnow() - current.activated_at < timedelta(seconds=interval):
+            return
+        try:
+            async with self.transaction() as session:
+                await keys.rotate(
+                    session,
+                    self.key_encryptor(),
+                    self.settings.rsa_key_bits,
+                    min_next_age=timedelta(seconds=self.settings.jwks_max_age),
+                )
+        except keys.KeyError_ as exc:  # another worker won, or next is too young: fine
+            logging.getLogger("authserver.keys").info("automatic rotation skipped: %s", exc.message)
 
     async def aclose(self) -> None:
         await self.engine.dispose()

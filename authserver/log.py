@@ -10,7 +10,8 @@ from typing import Any
 
 # Database drivers and HTTP clients log statements, bound parameters and URLs at DEBUG: that would
 # put password hashes and tokens in the log (L1), so they stay at WARNING whatever the app's level.
-QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore", "multipart")
+# Authlib logs issued tokens at DEBUG ("Issue token %r").
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore", "multipart", "authlib")
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 

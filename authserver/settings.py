@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,6 +58,29 @@ class Settings(BaseSettings):
     auth_code_ttl: int = Field(60, ge=10, le=600)  # RFC 6749 §4.1.2: at most 10 minutes
     refresh_token_ttl: int = Field(30 * 86400, ge=3600)  # absolute family lifetime
     refresh_idle_ttl: int = Field(14 * 86400, ge=300)  # idle timeout of a family
+
+    # Signing keys (architecture §3).
+    rsa_key_bits: Literal[2048, 3072] = 2048
+    # The secret that encrypts private keys at rest. Unset: a file under keys_dir (dev mode).
+    key_encryption_secret: SecretStr | None = None
+    # JWKS Cache-Control max-age; a key waits at least this long as `next` before it signs.
+    jwks_max_age: int = Field(300, ge=0, le=86400)
+    # How often each worker re-reads the key set, so all converge on a rotation without restart.
+    key_refresh_interval: float = Field(2.0, ge=0.05, le=60)
+    # Rotate automatically when the current key is older than this (seconds); 0 = only by CLI.
+    key_rotation_interval: int = Field(0, ge=0)
+    # Tolerance for clock skew between us and verifiers, added before a retired key is pruned.
+    clock_skew: int = Field(60, ge=0, le=600)
+
+    # Tokens.
+    # RFC 9068 `aud` when the request names no (allowed) resource. Unset: the issuer.
+    default_audience: str | None = None
+    # Role -> scopes it unlocks. A scope named here is given to a user only through a role.
+    role_scopes: dict[str, list[str]] = Field(default_factory=dict)
+    # Origins allowed to call the token, metadata and JWKS endpoints from a browser (CORS).
+    cors_origins: list[str] = Field(default_factory=list)
+    # Seconds a just-used refresh token may be retried and still get the same family's child.
+    refresh_grace_seconds: int = Field(0, ge=0, le=60)
 
     # Password hashing (argon2id) and policy.
     argon2_time_cost: int = Field(ARGON2_MIN_TIME_COST, ge=ARGON2_MIN_TIME_COST, le=100)
@@ -108,6 +131,10 @@ class Settings(BaseSettings):
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be at least password_min_length")
         return self
+
+    @property
+    def audience(self) -> str:
+        return self.default_audience or self.issuer
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,6 +22,7 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Serve HTTP. SQLite is migrated on start; PostgreSQL must be current already."""
 
     async def prepare(ctx: AppContext) -> str:
+        await ctx.ensure_keys()  # first run: a current and a next signing key
         return ctx.settings.log_level
 
     # run() prepares the database (upgrade SQLite / check PostgreSQL) before any worker starts.

@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from authserver.context import AppContext
 from authserver.domain.errors import DomainError
-from authserver.http import health, signup
+from authserver.http import discovery, health, introspection, jwks, revocation, signup, token
+from authserver.http.cors import CorsMiddleware
 from authserver.http.errors import (
     ApiError,
     handle_api_error,
@@ -37,8 +38,21 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/signup", signup.signup, methods=["POST"]),
+            Route("/token", token.token, methods=["POST"]),
+            Route("/introspect", introspection.introspect, methods=["POST"]),
+            Route("/revoke", revocation.revoke, methods=["POST"]),
+            Route(discovery.JWKS_PATH, jwks.jwks, methods=["GET"]),
+            Route(
+                "/.well-known/oauth-authorization-server",
+                discovery.authorization_server_metadata,
+                methods=["GET"],
+            ),
+            Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
         ],
-        middleware=[Middleware(SecurityHeadersMiddleware, https=ctx.settings.issuer_is_https)],
+        middleware=[
+            Middleware(CorsMiddleware, origins=ctx.settings.cors_origins),
+            Middleware(SecurityHeadersMiddleware, https=ctx.settings.issuer_is_https),
+        ],
         exception_handlers={
             ApiError: handle_api_error,
             DomainError: handle_domain_error,

@@ -1,0 +1,234 @@
+"""Token families: every token issued from one grant, and the rules that end them.
+
+Architecture §4 / RFC 9700 §4.14.2. Codes and refresh tokens are consumed by one conditional UPDATE
+(`... WHERE used_at IS NULL`) whose row count decides the single winner, so there is no
+read-then-write window even across workers. Presenting a consumed code or refresh token again is
+reuse: the whole family is revoked, which also makes every access token issued from it inactive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily
+from authserver.db.types import utcnow
+from authserver.domain import audit
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits (T11)
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """Outcome of presenting a code or refresh token."""
+
+    ok: bool
+    family_id: str | None
+    reuse: bool = False  # the value had been used before: the family was revoked
+
+
+async def revoke_family(
+    session: AsyncSession,
+    family_id: str,
+    reason: str,
+    *,
+    client_id: str | None = None,
+    user_id: str | None = None,
+) -> bool:
+    """Revoke a family (its refresh tokens and access tokens). True if it was live until now."""
+    now = utcnow()
+    result = await session.execute(
+        update(TokenFamily)
+        .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    await session.execute(
+        update(IssuedAccessToken)
+        .where(IssuedAccessToken.family_id == family_id, IssuedAccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    changed = bool(getattr(result, "rowcount", 0))
+    if changed:
+        await audit.record(
+            session, f"family.revoked.{reason}", user_id=user_id, client_id=client_id, family_id=family_id
+        )
+    return changed
+
+
+async def revoke_user_families(
+    session: AsyncSession, user_id: str, reason: str, *, client_id: str | None = None
+) -> int:
+    """The one service that logout-everywhere, password reset, consent withdrawal and disabling call."""
+    query = select(TokenFamily.id, TokenFamily.client_id).where(
+        TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None)
+    )
+    if client_id is not None:
+        query = query.where(TokenFamily.client_id == client_id)
+    count = 0
+    for family_id, family_client in (await session.execute(query)).all():
+        count += await revoke_family(session, family_id, reason, client_id=family_client, user_id=user_id)
+    return count
+
+
+async def revoke_client_families(session: AsyncSession, client_id: str, reason: str) -> int:
+    ids = await session.scalars(
+        select(TokenFamily.id).where(TokenFamily.client_id == client_id, TokenFamily.revoked_at.is_(None))
+    )
+    count = 0
+    for family_id in list(ids):
+        count += await revoke_family(session, family_id, reason, client_id=client_id)
+    return count
+
+
+async def start_family(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    user_id: str | None,
+    scope: str,
+    audience: str,
+    grant_type: str,
+    lifetime: timedelta,
+    auth_time: datetime | None,
+    family_id: str | None = None,
+) -> TokenFamily:
+    now = utcnow()
+    family = TokenFamily(
+        id=family_id or str(uuid.uuid4()),
+        client_id=client_id,
+        user_id=user_id,
+        scope=scope,
+        audience=audience,
+        grant_type=grant_type,
+        auth_time=auth_time,
+        created_at=now,
+        expires_at=now + lifetime,
+        last_used_at=now,
+    )
+    session.add(family)
+    await session.flush()
+    return family
+
+
+async def add_refresh_token(session: AsyncSession, family: TokenFamily) -> str:
+    value = new_opaque_token()
+    session.add(RefreshToken(token_sha256=digest(value), family_id=family.id, scope=family.scope))
+    await session.flush()
+    return value
+
+
+async def record_access_token(
+    session: AsyncSession,
+    *,
+    jti: str,
+    client_id: str,
+    user_id: str | None,
+    family_id: str | None,
+    expires_at: datetime,
+) -> None:
+    session.add(
+        IssuedAccessToken(
+            jti=jti, client_id=client_id, user_id=user_id, family_id=family_id, expires_at=expires_at
+        )
+    )
+    await session.flush()
+
+
+async def find_code(session: AsyncSession, code: str) -> AuthorizationCode | None:
+    return await session.get(AuthorizationCode, digest(code))
+
+
+async def consume_code(session: AsyncSession, code: AuthorizationCode) -> Consumed:
+    """Redeem a code once. Loser of a race, or a second use: reuse, and the family dies (T7, T8)."""
+    family_id = str(uuid.uuid4())
+    now = utcnow()
+    result = await session.execute(
+        update(AuthorizationCode)
+        .where(
+            AuthorizationCode.code_sha256 == code.code_sha256,
+            AuthorizationCode.used_at.is_(None),
+            AuthorizationCode.expires_at > now,
+        )
+        .values(used_at=now, family_id=family_id)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        return Consumed(ok=True, family_id=family_id)
+    winner = await session.scalar(
+        select(AuthorizationCode.family_id)
+        .where(AuthorizationCode.code_sha256 == code.code_sha256)
+        .execution_options(populate_existing=True)
+    )
+    if winner is None:
+        return Consumed(ok=False, family_id=None)  # expired, never used
+    await revoke_family(session, winner, "code_reuse", client_id=code.client_id, user_id=code.user_id)
+    return Consumed(ok=False, family_id=winner, reuse=True)
+
+
+@dataclass(frozen=True)
+class PresentedRefresh:
+    token: RefreshToken
+    family: TokenFamily
+
+
+async def find_refresh_token(session: AsyncSession, value: str) -> PresentedRefresh | None:
+    row = (
+        await session.execute(
+            select(RefreshToken, TokenFamily)
+            .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
+            .where(RefreshToken.token_sha256 == digest(value))
+        )
+    ).first()
+    return PresentedRefresh(row[0], row[1]) if row else None
+
+
+async def consume_refresh_token(
+    session: AsyncSession, presented: PresentedRefresh, *, idle: timedelta
+) -> Consumed:
+    """Rotate: mark the presented token used in one conditional UPDATE that also checks the family
+    (live, within absolute lifetime and idle timeout) in the query. Row count 1 wins; otherwise
+    the token was used before (reuse: revoke the family) or the family has ended."""
+    now = utcnow()
+    family = presented.family
+    live_family = (
+        select(TokenFamily.id)
+        .where(
+            TokenFamily.id == family.id,
+            TokenFamily.revoked_at.is_(None),
+            TokenFamily.expires_at > now,
+            TokenFamily.last_used_at > now - idle,
+        )
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_sha256 == presented.token.token_sha256,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.family_id == live_family,
+        )
+        .values(used_at=now)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        await session.execute(update(TokenFamily).where(TokenFamily.id == family.id).values(last_used_at=now))
+        return Consumed(ok=True, family_id=family.id)
+    used_at = await session.scalar(
+        select(RefreshToken.used_at).where(RefreshToken.token_sha256 == presented.token.token_sha256)
+    )
+    if used_at is None:
+        return Consumed(ok=False, family_id=family.id)  # family expired, idle or revoked
+    await revoke_family(
+        session, family.id, "refresh_reuse", client_id=family.client_id, user_id=family.user_id
+    )
+    return Consumed(ok=False, family_id=family.id, reuse=True)

@@ -1,0 +1,54 @@
+"""Authorization server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery 1.0).
+
+Everything advertised is enforced (D5): S256 only, the grants we register, the auth methods our
+client model accepts. `issuer` is the configured issuer, the same string as `iss` in every token (D1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from authserver.context import AppContext
+
+JWKS_PATH = "/.well-known/jwks.json"
+CACHE = {"Cache-Control": "public, max-age=3600"}
+
+
+def oauth_metadata(issuer: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + "/authorize",
+        "token_endpoint": issuer + "/token",
+        "jwks_uri": issuer + JWKS_PATH,
+        "introspection_endpoint": issuer + "/introspect",
+        "revocation_endpoint": issuer + "/revoke",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+    }
+
+
+def openid_metadata(issuer: str) -> dict[str, Any]:
+    return oauth_metadata(issuer) | {
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "offline_access", "roles"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"],
+    }
+
+
+async def authorization_server_metadata(request: Request) -> JSONResponse:
+    ctx: AppContext = request.app.state.ctx
+    return JSONResponse(oauth_metadata(ctx.settings.issuer), headers=CACHE)
+
+
+async def openid_configuration(request: Request) -> JSONResponse:
+    ctx: AppContext = request.app.state.ctx
+    return JSONResponse(openid_metadata(ctx.settings.issuer), headers=CACHE)

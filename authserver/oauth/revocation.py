@@ -1,0 +1,20 @@
+"""Token revocation (RFC 7009). Unknown tokens: 200. A refresh token takes its family with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+
+from authserver.oauth.token_lookup import FoundToken, find_token
+
+
+class RevocationEndpoint(_Revocation):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
+        # The hint only orders the search; a wrong hint is ignored (RFC 7009 §2.1, I8).
+        return find_token(self.server.store, token_string, token_type_hint, include_inactive=True)
+
+    def revoke_token(self, token: FoundToken, request: Any) -> None:
+        token.revoke(self.server.store)

@@ -1,0 +1,169 @@
+"""The storage hooks Authlib's synchronous code calls, bridged to the async database.
+
+Each method runs inside `greenlet_spawn` and awaits the async domain services with `await_only`;
+argon2 work is awaited in a worker thread the same way. One instance serves one request, on that
+request's session and transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util import await_only
+
+from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily, User
+from authserver.db.types import utcnow
+from authserver.domain import token_families, users
+from authserver.domain.clients import live_secret_hashes
+from authserver.domain.keys import KeyRing
+from authserver.domain.token_families import Consumed, PresentedRefresh
+from authserver.oauth.client_model import ClientModel
+from authserver.settings import Settings
+
+T = TypeVar("T")
+
+
+def bridge(coro: Coroutine[Any, Any, T]) -> T:
+    """Await from Authlib's synchronous code (we are inside `greenlet_spawn`)."""
+    return await_only(coro)
+
+
+class OAuthStore:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        keyring: KeyRing,
+        hasher: Any,
+        ip: str | None = None,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.keyring = keyring
+        self.hasher = hasher
+        self.ip = ip
+        self._clients: dict[str, ClientModel | None] = {}
+        # Error responses roll back, except when a reuse revoked a family: that must persist.
+        self.commit_on_error = False
+
+    # Clients and users ------------------------------------------------------------------------
+
+    def client(self, client_id: str) -> ClientModel | None:
+        if client_id not in self._clients:
+            self._clients[client_id] = bridge(self._load_client(client_id))
+        return self._clients[client_id]
+
+    async def _load_client(self, client_id: str) -> ClientModel | None:
+        from authserver.db.models import Client
+
+        if not isinstance(client_id, str) or len(client_id) > 64:
+            return None
+        row = await self.session.get(Client, client_id)
+        if row is None:
+            return None
+        hashes = [] if row.public else await live_secret_hashes(self.session, client_id)
+        return ClientModel(row, hashes)
+
+    def user(self, user_id: str) -> User | None:
+        return bridge(self.session.get(User, user_id))
+
+    def roles(self, user_id: str) -> list[str]:
+        return bridge(users.roles_of(self.session, user_id))
+
+    def authenticate_password(self, username: str, password: str) -> User | None:
+        return bridge(
+            users.authenticate(
+                self.session,
+                self.hasher,
+                username,
+                password,
+                max_password_length=self.settings.password_max_length,
+            )
+        )
+
+    # Authorization codes ----------------------------------------------------------------------
+
+    def save_code(self, row: AuthorizationCode) -> None:
+        self.session.add(row)
+        bridge(self.session.flush())
+
+    def find_code(self, code: str) -> AuthorizationCode | None:
+        return bridge(token_families.find_code(self.session, code))
+
+    def consume_code(self, row: AuthorizationCode) -> Consumed:
+        outcome = bridge(token_families.consume_code(self.session, row))
+        self.commit_on_error |= outcome.reuse
+        return outcome
+
+    # Families and tokens ----------------------------------------------------------------------
+
+    def start_family(self, **kwargs: Any) -> TokenFamily:
+        lifetime = timedelta(seconds=self.settings.refresh_token_ttl)
+        return bridge(token_families.start_family(self.session, lifetime=lifetime, **kwargs))
+
+    def family(self, family_id: str | None) -> TokenFamily | None:
+        return bridge(self.session.get(TokenFamily, family_id)) if family_id else None
+
+    def add_refresh_token(self, family: TokenFamily) -> str:
+        return bridge(token_families.add_refresh_token(self.session, family))
+
+    def record_access_token(self, **kwargs: Any) -> None:
+        bridge(token_families.record_access_token(self.session, **kwargs))
+
+    def find_refresh(self, value: str) -> PresentedRefresh | None:
+        return bridge(token_families.find_refresh_token(self.session, value))
+
+    def revoke_family(self, family: TokenFamily, reason: str) -> None:
+        self.commit_on_error = True
+        bridge(
+            token_families.revoke_family(
+                self.session, family.id, reason, client_id=family.client_id, user_id=family.user_id
+            )
+        )
+
+    def consume_refresh(self, presented: PresentedRefresh) -> Consumed:
+        outcome = bridge(
+            token_families.consume_refresh_token(
+                self.session,
+                presented,
+                idle=timedelta(seconds=self.settings.refresh_idle_ttl),
+            )
+        )
+        self.commit_on_error |= outcome.reuse
+        return outcome
+
+    def access_token_row(self, jti: str) -> tuple[IssuedAccessToken, TokenFamily | None] | None:
+        async def load() -> tuple[IssuedAccessToken, TokenFamily | None] | None:
+            row = (
+                await self.session.execute(
+                    select(IssuedAccessToken, TokenFamily)
+                    .outerjoin(TokenFamily, TokenFamily.id == IssuedAccessToken.family_id)
+                    .where(IssuedAccessToken.jti == jti)
+                )
+            ).first()
+            return (row[0], row[1]) if row else None
+
+        return bridge(load())
+
+    def revoke_access_token(self, jti: str) -> None:
+        bridge(
+            self.session.execute(
+                update(IssuedAccessToken)
+                .where(IssuedAccessToken.jti == jti, IssuedAccessToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        )
+
+    def refresh_is_live(self, token: RefreshToken, family: TokenFamily) -> bool:
+        now = utcnow()
+        idle_cutoff = now - timedelta(seconds=self.settings.refresh_idle_ttl)
+        return (
+            token.used_at is None
+            and family.revoked_at is None
+            and family.expires_at > now
+            and family.last_used_at > idle_cutoff
+        )
