@@ -29,7 +29,10 @@ def test_serve_refuses_postgres_behind_on_migrations(tmp_path: Path) -> None:
         result = subprocess.run(
             [sys.executable, "-m", "authserver", "serve", "--port", "1"],
             env=env | {"AUTHSERVER_DATABASE_URL": url},
-            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
         )
         assert result.returncode == 1
         assert result.stderr.strip().splitlines() == [

@@ -53,9 +53,7 @@ async def make_client(
     return TestClient(registered.client.client_id, registered.secret)
 
 
-async def make_user(
-    ctx: AppContext, username: str = "alice", roles: tuple[str, ...] = ()
-) -> User:
+async def make_user(ctx: AppContext, username: str = "alice", roles: tuple[str, ...] = ()) -> User:
     async with ctx.transaction() as session:
         return await users.create_user(
             session,

@@ -43,7 +43,9 @@ async def test_T1_get_is_refused(client: httpx.AsyncClient) -> None:
     assert response.status_code == 405 and "access_token" not in response.text
 
 
-async def test_T3_wrong_secret_basic_is_401_with_challenge(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_T3_wrong_secret_basic_is_401_with_challenge(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     app = await make_client(ctx)
     response = await client.post(
         "/token", data={"grant_type": "client_credentials"}, auth=(app.client_id, "wrong")
@@ -91,13 +93,17 @@ async def test_T4_two_auth_methods_or_repeated_parameter(client: httpx.AsyncClie
     assert repeated.status_code == 400 and repeated.json()["error"] == "invalid_request"
 
 
-async def test_T9_grant_not_registered_is_unauthorized_client(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_T9_grant_not_registered_is_unauthorized_client(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     app = await make_client(ctx, grants=("password",))
     response = await client.post("/token", data={"grant_type": "client_credentials"}, auth=app.basic)
     assert response.status_code == 400 and response.json()["error"] == "unauthorized_client"
 
 
-async def test_T10_scope_beyond_registration_is_invalid_scope(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_T10_scope_beyond_registration_is_invalid_scope(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     app = await make_client(ctx, scope="read")
     response = await client.post(
         "/token", data={"grant_type": "client_credentials", "scope": "read admin"}, auth=app.basic
@@ -143,9 +149,14 @@ async def test_bad_bodies(
     assert response.status_code == status and response.json()["error"] == "invalid_request"
 
 
-async def test_public_client_cannot_use_client_credentials(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_public_client_cannot_use_client_credentials(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     app = await make_client(ctx, grants=("authorization_code",), public=True)
     response = await client.post(
         "/token", data={"grant_type": "client_credentials", "client_id": app.client_id}
     )
-    assert response.status_code in (400, 401) and response.json()["error"] in ("invalid_client", "unauthorized_client")
+    assert response.status_code in (400, 401) and response.json()["error"] in (
+        "invalid_client",
+        "unauthorized_client",
+    )
