@@ -170,6 +170,9 @@ class RefreshToken(Base):
 
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     family_id: Mapped[str] = mapped_column(ForeignKey("token_families.id", ondelete="CASCADE"), index=True)
+    # The token this one replaced: a retry inside the grace window supersedes this token's
+    # siblings, so a family never has two live branches.
+    parent_sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     scope: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(default=None)

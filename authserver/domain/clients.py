@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import Client, ClientSecret
 from authserver.db.types import utcnow
-from authserver.domain import audit
+from authserver.domain import audit, token_families
 from authserver.domain.errors import InvalidInput, NotFound
 from authserver.hosts import is_loopback_host
 
@@ -157,6 +157,8 @@ async def list_clients(session: AsyncSession) -> Sequence[Client]:
 
 async def delete_client(session: AsyncSession, client_id: str) -> None:
     await get_client(session, client_id)
+    # Revoke first so the audit log names each family; the rows then go with the client (R5).
+    await token_families.revoke_client_families(session, client_id, "client_deleted")
     await session.execute(delete(ClientSecret).where(ClientSecret.client_id == client_id))
     await session.execute(delete(Client).where(Client.client_id == client_id))
     await audit.record(session, "client.deleted", client_id=client_id)

@@ -122,9 +122,15 @@ async def start_family(
     return family
 
 
-async def add_refresh_token(session: AsyncSession, family: TokenFamily) -> str:
+async def add_refresh_token(
+    session: AsyncSession, family: TokenFamily, parent_sha256: str | None = None
+) -> str:
     value = new_opaque_token()
-    session.add(RefreshToken(token_sha256=digest(value), family_id=family.id, scope=family.scope))
+    session.add(
+        RefreshToken(
+            token_sha256=digest(value), family_id=family.id, scope=family.scope, parent_sha256=parent_sha256
+        )
+    )
     await session.flush()
     return value
 
@@ -194,13 +200,20 @@ async def find_refresh_token(session: AsyncSession, value: str) -> PresentedRefr
 
 
 async def consume_refresh_token(
-    session: AsyncSession, presented: PresentedRefresh, *, idle: timedelta
+    session: AsyncSession, presented: PresentedRefresh, *, idle: timedelta, grace: timedelta
 ) -> Consumed:
     """Rotate: mark the presented token used in one conditional UPDATE that also checks the family
-    (live, within absolute lifetime and idle timeout) in the query. Row count 1 wins; otherwise
-    the token was used before (reuse: revoke the family) or the family has ended."""
+    (live, within absolute lifetime and idle timeout) in the query. Row count 1 wins.
+
+    Otherwise the token was used before. Inside the grace window (off by default) a retry by a
+    client that lost the response is let through only by a second conditional UPDATE that marks
+    the child issued last time as used: the family keeps exactly one live refresh token, and if that
+    child was already used (the client did get it) or another retry got there first, this is reuse.
+    Reuse revokes the whole family (RFC 9700 §4.14.2).
+    """
     now = utcnow()
     family = presented.family
+    presented_hash = presented.token.token_sha256
     live_family = (
         select(TokenFamily.id)
         .where(
@@ -214,7 +227,7 @@ async def consume_refresh_token(
     result = await session.execute(
         update(RefreshToken)
         .where(
-            RefreshToken.token_sha256 == presented.token.token_sha256,
+            RefreshToken.token_sha256 == presented_hash,
             RefreshToken.used_at.is_(None),
             RefreshToken.family_id == live_family,
         )
@@ -224,10 +237,34 @@ async def consume_refresh_token(
         await session.execute(update(TokenFamily).where(TokenFamily.id == family.id).values(last_used_at=now))
         return Consumed(ok=True, family_id=family.id)
     used_at = await session.scalar(
-        select(RefreshToken.used_at).where(RefreshToken.token_sha256 == presented.token.token_sha256)
+        select(RefreshToken.used_at)
+        .where(RefreshToken.token_sha256 == presented_hash)
+        .execution_options(populate_existing=True)
     )
     if used_at is None:
         return Consumed(ok=False, family_id=family.id)  # family expired, idle or revoked
+    if grace and used_at > now - grace:
+        superseded = await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.parent_sha256 == presented_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.family_id == live_family,
+            )
+            .values(used_at=now)
+        )
+        if getattr(superseded, "rowcount", 0) == 1:
+            await session.execute(
+                update(TokenFamily).where(TokenFamily.id == family.id).values(last_used_at=now)
+            )
+            await audit.record(
+                session,
+                "refresh.grace_retry",
+                user_id=family.user_id,
+                client_id=family.client_id,
+                family_id=family.id,
+            )
+            return Consumed(ok=True, family_id=family.id)
     await revoke_family(
         session, family.id, "refresh_reuse", client_id=family.client_id, user_id=family.user_id
     )

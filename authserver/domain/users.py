@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import User, UserRole
 from authserver.db.types import utcnow
-from authserver.domain import audit
+from authserver.domain import audit, token_families
 from authserver.domain.errors import AccountExists, InvalidInput, NotFound
 from authserver.domain.passwords import PasswordHasher, check_password_policy
 
@@ -203,6 +203,8 @@ async def set_disabled(session: AsyncSession, ref: str, disabled: bool) -> User:
     )
     user.disabled = disabled
     await audit.record(session, "user.disabled" if disabled else "user.enabled", user_id=user.id)
+    if disabled:
+        await token_families.revoke_user_families(session, user.id, "user_disabled")  # R5
     return user
 
 

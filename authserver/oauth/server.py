@@ -128,13 +128,14 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
             "expires_in": settings.access_token_ttl,
             "scope": granted,
         }
-        # Refresh tokens only for clients allowed the grant; for OpenID requests only with
-        # offline_access (OIDC Core §11).
+        # Refresh tokens only for clients allowed the grant; for OpenID requests only when
+        # offline_access was granted in a code flow (OIDC Core §11, R6), or to continue a family.
+        offline = "offline_access" in scopes and grant_type == "authorization_code"
         wants_refresh = (
             include_refresh_token
             and user is not None
             and client.check_grant_type("refresh_token")
-            and ("openid" not in scopes or "offline_access" in scopes or family is not None)
+            and ("openid" not in scopes or offline or family is not None)
         )
         if code is not None and "openid" in scopes:
             token["id_token"] = sign_id_token(
@@ -174,7 +175,8 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
                 auth_time=datetime.fromtimestamp(auth_time, UTC) if auth_time else None,
             )
         if pending["wants_refresh"] and family is not None:
-            token["refresh_token"] = store.add_refresh_token(family)
+            parent = request.refresh_token.presented.token.token_sha256 if request.refresh_token else None
+            token["refresh_token"] = store.add_refresh_token(family, parent)
         signed = pending["signed"]
         store.record_access_token(
             jti=signed.jti,

@@ -108,8 +108,8 @@ class OAuthStore:
     def family(self, family_id: str | None) -> TokenFamily | None:
         return bridge(self.session.get(TokenFamily, family_id)) if family_id else None
 
-    def add_refresh_token(self, family: TokenFamily) -> str:
-        return bridge(token_families.add_refresh_token(self.session, family))
+    def add_refresh_token(self, family: TokenFamily, parent_sha256: str | None = None) -> str:
+        return bridge(token_families.add_refresh_token(self.session, family, parent_sha256))
 
     def record_access_token(self, **kwargs: Any) -> None:
         bridge(token_families.record_access_token(self.session, **kwargs))
@@ -131,6 +131,7 @@ class OAuthStore:
                 self.session,
                 presented,
                 idle=timedelta(seconds=self.settings.refresh_idle_ttl),
+                grace=timedelta(seconds=self.settings.refresh_grace_seconds),
             )
         )
         self.commit_on_error |= outcome.reuse

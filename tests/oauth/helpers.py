@@ -21,7 +21,7 @@ REDIRECT = "https://app.example.com/callback"
 
 
 @dataclass(frozen=True)
-class TestClient:
+class RegisteredApp:
     client_id: str
     secret: str | None
 
@@ -39,7 +39,7 @@ async def make_client(
     public: bool = False,
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     resources: tuple[str, ...] = (),
-) -> TestClient:
+) -> RegisteredApp:
     async with ctx.transaction() as session:
         registered = await clients.create_client(
             session,
@@ -50,7 +50,7 @@ async def make_client(
             public=public,
             resources=resources,
         )
-    return TestClient(registered.client.client_id, registered.secret)
+    return RegisteredApp(registered.client.client_id, registered.secret)
 
 
 async def make_user(ctx: AppContext, username: str = "alice", roles: tuple[str, ...] = ()) -> User:
@@ -74,7 +74,7 @@ def pkce_pair() -> tuple[str, str]:
 
 async def get_code(
     ctx: AppContext,
-    client: TestClient,
+    client: RegisteredApp,
     user: User,
     *,
     scope: str = "read",
@@ -111,7 +111,7 @@ def unverified_header(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))  # type: ignore[no-any-return]
 
 
-async def introspect(http: httpx.AsyncClient, rs: TestClient, token: str) -> dict[str, Any]:
+async def introspect(http: httpx.AsyncClient, rs: RegisteredApp, token: str) -> dict[str, Any]:
     response = await http.post("/introspect", data={"token": token}, auth=rs.basic)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -30,7 +30,12 @@ async def ring(ctx: AppContext) -> KeyRing:
 
 def good(ring: KeyRing, **overrides: Any) -> str:
     kwargs: dict[str, Any] = {
-        "issuer": ISSUER, "subject": "u", "audience": "a", "client_id": "c", "scope": "read", "ttl": 600,
+        "issuer": ISSUER,
+        "subject": "u",
+        "audience": "a",
+        "client_id": "c",
+        "scope": "read",
+        "ttl": 600,
     }
     return sign_access_token(ring, **(kwargs | overrides)).value
 
@@ -72,7 +77,13 @@ async def test_J6_expired_and_foreign_issuer_refused(ring: KeyRing) -> None:
 
 async def test_J7_id_token_is_not_an_access_token(ring: KeyRing) -> None:
     id_token = sign_id_token(
-        ring, issuer=ISSUER, subject="u", client_id="c", ttl=600, auth_time=int(time.time()), nonce=None,
+        ring,
+        issuer=ISSUER,
+        subject="u",
+        client_id="c",
+        ttl=600,
+        auth_time=int(time.time()),
+        nonce=None,
         access_token="x",
     )
     assert verify_access_token(ring, id_token, issuer=ISSUER) is None

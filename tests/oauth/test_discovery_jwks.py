@@ -12,7 +12,9 @@ from tests.oauth.helpers import make_client, unverified_claims
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 
 
-@pytest.mark.parametrize("path", ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
+@pytest.mark.parametrize(
+    "path", ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+)
 async def test_D1_D5_metadata_matches_what_is_enforced(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 200
@@ -22,7 +24,12 @@ async def test_D1_D5_metadata_matches_what_is_enforced(client: httpx.AsyncClient
         assert meta[field]  # D3
     assert meta["code_challenge_methods_supported"] == ["S256"]  # P7
     assert meta["response_types_supported"] == ["code"]  # A11: no implicit
-    assert set(meta["grant_types_supported"]) == {"authorization_code", "client_credentials", "password", "refresh_token"}
+    assert set(meta["grant_types_supported"]) == {
+        "authorization_code",
+        "client_credentials",
+        "password",
+        "refresh_token",
+    }
     for key, value in meta.items():
         if key.endswith("_signing_alg_values_supported"):
             assert "none" not in value and "RS256" in value  # D4

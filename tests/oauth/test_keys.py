@@ -28,7 +28,9 @@ FAST = {"key_refresh_interval": 0.05, "jwks_max_age": 0}
 
 async def rotate(ctx: AppContext, *, force: bool = True) -> None:
     async with ctx.transaction() as session:
-        await keys.rotate(session, ctx.key_encryptor(), 2048, min_next_age=timedelta(seconds=300), force=force)
+        await keys.rotate(
+            session, ctx.key_encryptor(), 2048, min_next_age=timedelta(seconds=300), force=force
+        )
 
 
 async def rows(ctx: AppContext) -> list[SigningKey]:
@@ -50,7 +52,9 @@ async def test_kid_is_rfc7638_thumbprint_and_private_key_encrypted(ctx: AppConte
         pem = ctx.key_encryptor().decrypt(row.private_key_encrypted, row.kid)
         assert b"PRIVATE KEY" in pem
         with pytest.raises(keys.KeyError_):
-            keys.KeyEncryptor("another secret that is long enough!!").decrypt(row.private_key_encrypted, row.kid)
+            keys.KeyEncryptor("another secret that is long enough!!").decrypt(
+                row.private_key_encrypted, row.kid
+            )
     kek = ctx.settings.keys_dir / keys.KEK_FILE
     assert stat.S_IMODE(kek.stat().st_mode) == 0o600
 
@@ -102,7 +106,9 @@ async def test_prune_deletes_only_expired_retired_keys(ctx: AppContext) -> None:
     retired = sorted((k for k in await rows(ctx) if k.state == "retired"), key=lambda k: k.created_at)
     async with ctx.transaction() as session:
         await session.execute(
-            update(SigningKey).where(SigningKey.kid == retired[0].kid).values(retired_at=utcnow() - timedelta(hours=2))
+            update(SigningKey)
+            .where(SigningKey.kid == retired[0].kid)
+            .values(retired_at=utcnow() - timedelta(hours=2))
         )
         pruned = await keys.prune(session, keep_for=timedelta(seconds=660))
     assert pruned == [retired[0].kid]
@@ -126,7 +132,9 @@ def test_cli_keys_list_rotate_prune(ctx_sync: tuple[AppContext, Path]) -> None:
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.stdout) == []
     refused = runner.invoke(cli, ["keys", "rotate"], env=env)  # creates keys, next is brand new
-    assert refused.exit_code == 1 and "Wait" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert (
+        refused.exit_code == 1 and "Wait" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    )
     rotated = runner.invoke(cli, ["keys", "rotate", "--force", "--json"], env=env)
     assert rotated.exit_code == 0, rotated.output
     states = sorted(k["state"] for k in json.loads(rotated.stdout))

@@ -21,7 +21,9 @@ from tests.oauth.helpers import make_client, unverified_header
 from tests.servers import running_server
 
 
-async def test_pyjwt_and_joserfc_validate_tokens_against_fetched_jwks(ctx: AppContext, tmp_path: Path) -> None:
+async def test_pyjwt_and_joserfc_validate_tokens_against_fetched_jwks(
+    ctx: AppContext, tmp_path: Path
+) -> None:
     app = await make_client(ctx, resources=("https://api.example.com",))
     with running_server(ctx.settings.database_url, tmp_path) as base:
         async with httpx.AsyncClient(base_url=base) as http:
@@ -63,11 +65,17 @@ async def test_pyjwt_and_joserfc_validate_tokens_against_fetched_jwks(ctx: AppCo
 def test_two_processes_agree_on_rotation_within_5_seconds(tmp_path: Path) -> None:
     name, url = backends.create_pg_schema()
     try:
-        env = {"AUTHSERVER_DATABASE_URL": url, "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"), "AUTHSERVER_CONFIG": None}
+        env = {
+            "AUTHSERVER_DATABASE_URL": url,
+            "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+            "AUTHSERVER_CONFIG": None,
+        }
         runner = CliRunner()
         assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
         created = runner.invoke(
-            cli, ["clients", "create", "--name", "m2m", "--grant-type", "client_credentials", "--json"], env=env
+            cli,
+            ["clients", "create", "--name", "m2m", "--grant-type", "client_credentials", "--json"],
+            env=env,
         )
         app = json.loads(created.stdout)
         auth = (app["client_id"], app["client_secret"])
@@ -95,3 +103,70 @@ def test_two_processes_agree_on_rotation_within_5_seconds(tmp_path: Path) -> Non
             assert len(seen) == 2, f"servers still signing with the old key after 5 s: {seen}"
     finally:
         backends.drop_pg_schema(name)
+
+
+def test_50_concurrent_refreshes_across_two_processes(tmp_path: Path) -> None:
+    name, url = backends.create_pg_schema()
+    try:
+        env = {
+            "AUTHSERVER_DATABASE_URL": url,
+            "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+            "AUTHSERVER_CONFIG": None,
+        }
+        runner = CliRunner()
+        assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+        created = runner.invoke(
+            cli,
+            [
+                "clients",
+                "create",
+                "--name",
+                "app",
+                "--grant-type",
+                "password",
+                "--grant-type",
+                "refresh_token",
+                "--scope",
+                "read",
+                "--json",
+            ],
+            env=env,
+        )
+        app = json.loads(created.stdout)
+        auth = (app["client_id"], app["client_secret"])
+        made = runner.invoke(
+            cli,
+            ["users", "create", "--email", "r@example.com", "--username", "racer", "--password-stdin"],
+            env=env,
+            input="correct horse battery staple\n",
+        )
+        assert made.exit_code == 0, made.output
+        with running_server(url, tmp_path) as one, running_server(url, tmp_path) as two:
+            asyncio.run(_race(one, two, auth))
+    finally:
+        backends.drop_pg_schema(name)
+
+
+async def _race(one: str, two: str, auth: tuple[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=60) as http:
+        login = await http.post(
+            one + "/token",
+            data={"grant_type": "password", "username": "racer", "password": "correct horse battery staple"},
+            auth=auth,
+        )
+        token = login.json()["refresh_token"]
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    base + "/token", data={"grant_type": "refresh_token", "refresh_token": token}, auth=auth
+                )
+                for base in [one, two] * 25
+            )
+        )
+        statuses = [a.status_code for a in answers]
+        assert statuses.count(200) == 1 and statuses.count(400) == 49, sorted(statuses)
+        winner = next(a.json()["refresh_token"] for a in answers if a.status_code == 200)
+        after = await http.post(
+            two + "/token", data={"grant_type": "refresh_token", "refresh_token": winner}, auth=auth
+        )
+        assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
