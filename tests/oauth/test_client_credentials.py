@@ -160,3 +160,29 @@ async def test_public_client_cannot_use_client_credentials(
         "invalid_client",
         "unauthorized_client",
     )
+
+
+async def test_rotated_secret_works_during_overlap_then_refused(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from authserver.db.models import ClientSecret
+    from authserver.db.types import utcnow
+    from authserver.domain import clients
+
+    app = await make_client(ctx)
+    async with ctx.transaction() as session:
+        new_secret = await clients.rotate_secret(session, app.client_id, timedelta(hours=24))
+    form = {"grant_type": "client_credentials"}
+    assert (await client.post("/token", data=form, auth=app.basic)).status_code == 200
+    assert (await client.post("/token", data=form, auth=(app.client_id, new_secret))).status_code == 200
+    async with ctx.transaction() as session:  # the overlap ends
+        await session.execute(
+            update(ClientSecret).where(ClientSecret.expires_at.is_not(None)).values(expires_at=utcnow())
+        )
+    old = await client.post("/token", data=form, auth=app.basic)
+    assert old.status_code == 401 and old.json()["error"] == "invalid_client"
+    assert (await client.post("/token", data=form, auth=(app.client_id, new_secret))).status_code == 200
