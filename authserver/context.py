@@ -36,7 +36,7 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings, engine: AsyncEngine | None = None) -> AppContext:
-        engine = engine or make_engine(settings.database_url)
+        engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
         return cls(
             settings=settings,
             engine=engine,
@@ -71,6 +71,13 @@ class AppContext:
     async def ensure_keys(self) -> bool:
         async with self.transaction() as session:
             return await keys.ensure_keys(session, self.key_encryptor(), self.settings.rsa_key_bits)
+
+    async def fresh_keyring(self) -> keys.KeyRing:
+        """The key ring, opening a session only when it is due for a re-read (JWKS hot path)."""
+        if self._keyring is not None and not self._keyring.is_stale():
+            return self._keyring
+        async with self.transaction() as session:
+            return await self.keyring(session)
 
     async def keyring(self, session: AsyncSession) -> keys.KeyRing:
         """This process's key ring, re-read from the database when older than the interval."""

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./authserver.db"
+    # Connections each worker keeps open. Requests beyond it wait for one rather than open and close
+    # extra connections: that churn (a PostgreSQL backend per connect) halved throughput.
+    db_pool_size: int = Field(20, ge=1, le=500)
     issuer: str = "http://127.0.0.1:8000"
     keys_dir: Path = Path("./keys")
 

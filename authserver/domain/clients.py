@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import Client, ClientSecret
@@ -173,6 +173,27 @@ async def live_secret_hashes(session: AsyncSession, client_id: str) -> list[str]
         )
     )
     return list(rows)
+
+
+async def load_client_with_secrets(session: AsyncSession, client_id: str) -> tuple[Client, list[str]] | None:
+    """The client and its live secret hashes in one round trip (the token endpoint's hot path)."""
+    now = utcnow()
+    rows = (
+        await session.execute(
+            select(Client, ClientSecret.secret_sha256)
+            .outerjoin(
+                ClientSecret,
+                and_(
+                    ClientSecret.client_id == Client.client_id,
+                    or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
+                ),
+            )
+            .where(Client.client_id == client_id)
+        )
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], [secret for _, secret in rows if secret is not None]
 
 
 def secret_matches(presented: str, stored_hashes: Iterable[str]) -> bool:

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily
@@ -144,12 +144,12 @@ async def record_access_token(
     family_id: str | None,
     expires_at: datetime,
 ) -> None:
-    session.add(
-        IssuedAccessToken(
+    # A Core INSERT: one round trip, none of the unit-of-work bookkeeping (hot path).
+    await session.execute(
+        insert(IssuedAccessToken).values(
             jti=jti, client_id=client_id, user_id=user_id, family_id=family_id, expires_at=expires_at
         )
     )
-    await session.flush()
 
 
 async def find_code(session: AsyncSession, code: str) -> AuthorizationCode | None:

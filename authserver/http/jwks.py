@@ -10,8 +10,7 @@ from authserver.context import AppContext
 
 async def jwks(request: Request) -> JSONResponse:
     ctx: AppContext = request.app.state.ctx
-    async with ctx.transaction() as session:
-        keyring = await ctx.keyring(session)
+    keyring = await ctx.fresh_keyring()
     # A cache may keep this no longer than a new key waits as `next` before it signs (arch. §3).
     return JSONResponse(
         keyring.jwks(), headers={"Cache-Control": f"public, max-age={ctx.settings.jwks_max_age}"}

@@ -18,7 +18,7 @@ from sqlalchemy.util import await_only
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily, User
 from authserver.db.types import utcnow
 from authserver.domain import token_families, users
-from authserver.domain.clients import live_secret_hashes
+from authserver.domain.clients import load_client_with_secrets
 from authserver.domain.keys import KeyRing
 from authserver.domain.token_families import Consumed, PresentedRefresh
 from authserver.oauth.client_model import ClientModel
@@ -58,15 +58,10 @@ class OAuthStore:
         return self._clients[client_id]
 
     async def _load_client(self, client_id: str) -> ClientModel | None:
-        from authserver.db.models import Client
-
         if not isinstance(client_id, str) or len(client_id) > 64:
             return None
-        row = await self.session.get(Client, client_id)
-        if row is None:
-            return None
-        hashes = [] if row.public else await live_secret_hashes(self.session, client_id)
-        return ClientModel(row, hashes)
+        loaded = await load_client_with_secrets(self.session, client_id)
+        return ClientModel(*loaded) if loaded else None
 
     def user(self, user_id: str) -> User | None:
         return bridge(self.session.get(User, user_id))
