@@ -92,6 +92,17 @@ class AppContext:
             await self._maybe_auto_rotate(ring)
         return ring
 
+    async def rotate_keys(self, *, force: bool = False) -> None:
+        """One rotation in its own transaction (CLI and the automatic interval both use this)."""
+        async with self.transaction() as session:
+            await keys.rotate(
+                session,
+                self.key_encryptor(),
+                self.settings.rsa_key_bits,
+                min_next_age=timedelta(seconds=self.settings.jwks_max_age),
+                force=force,
+            )
+
     async def _maybe_auto_rotate(self, ring: keys.KeyRing) -> None:
         interval = self.settings.key_rotation_interval
         current = next((k for k in ring.published() if k.state == "current"), None)
@@ -100,13 +111,7 @@ class AppContext:
         if utcnow() - current.activated_at < timedelta(seconds=interval):
             return
         try:
-            async with self.transaction() as session:
-                await keys.rotate(
-                    session,
-                    self.key_encryptor(),
-                    self.settings.rsa_key_bits,
-                    min_next_age=timedelta(seconds=self.settings.jwks_max_age),
-                )
+            await self.rotate_keys()
         except keys.KeyError_ as exc:  # another worker won, or next is too young: fine
             logging.getLogger("authserver.keys").info("automatic rotation skipped: %s", exc.message)
 

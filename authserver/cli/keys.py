@@ -51,14 +51,8 @@ def rotate(click_ctx: click.Context, force: bool, as_json: bool) -> None:
 
     async def work(ctx: AppContext) -> list[dict[str, Any]]:
         await ctx.ensure_keys()
+        await ctx.rotate_keys(force=force)
         async with ctx.transaction() as session:
-            await keys_service.rotate(
-                session,
-                ctx.key_encryptor(),
-                ctx.settings.rsa_key_bits,
-                min_next_age=timedelta(seconds=ctx.settings.jwks_max_age),
-                force=force,
-            )
             return [_key_json(k) for k in await keys_service.list_keys(session)]
 
     emit(run(click_ctx, work), as_json, _table)

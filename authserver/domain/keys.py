@@ -96,13 +96,15 @@ def _new_key_row(encryptor: KeyEncryptor, bits: int, state: str) -> SigningKey:
     public = {k: v for k, v in key.as_dict(private=False).items() if k in _PUBLIC_MEMBERS}
     public |= {"kid": kid, "use": "sig", "alg": ALG}
     pem = key.as_pem(private=True)
+    now = utcnow()
     return SigningKey(
         kid=kid,
         state=state,
         alg=ALG,
         public_jwk=public,
         private_key_encrypted=encryptor.encrypt(pem, kid),
-        activated_at=utcnow() if state == "current" else None,
+        created_at=now,
+        activated_at=now if state == "current" else None,
     )
 
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily
@@ -224,17 +224,20 @@ async def consume_refresh_token(
         )
         .scalar_subquery()
     )
-    result = await session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.token_sha256 == presented_hash,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.family_id == live_family,
+
+    async def mark_used(match: ColumnElement[bool]) -> bool:
+        """The one conditional UPDATE; True if this call, and no other, marked a live token used."""
+        result = await session.execute(
+            update(RefreshToken)
+            .where(match, RefreshToken.used_at.is_(None), RefreshToken.family_id == live_family)
+            .values(used_at=now)
         )
-        .values(used_at=now)
-    )
-    if getattr(result, "rowcount", 0) == 1:
+        if getattr(result, "rowcount", 0) != 1:
+            return False
         await session.execute(update(TokenFamily).where(TokenFamily.id == family.id).values(last_used_at=now))
+        return True
+
+    if await mark_used(RefreshToken.token_sha256 == presented_hash):
         return Consumed(ok=True, family_id=family.id)
     used_at = await session.scalar(
         select(RefreshToken.used_at)
@@ -243,28 +246,16 @@ async def consume_refresh_token(
     )
     if used_at is None:
         return Consumed(ok=False, family_id=family.id)  # family expired, idle or revoked
-    if grace and used_at > now - grace:
-        superseded = await session.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.parent_sha256 == presented_hash,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.family_id == live_family,
-            )
-            .values(used_at=now)
+    # Grace retry: supersede the child issued last time, in the same kind of conditional UPDATE.
+    if grace and used_at > now - grace and await mark_used(RefreshToken.parent_sha256 == presented_hash):
+        await audit.record(
+            session,
+            "refresh.grace_retry",
+            user_id=family.user_id,
+            client_id=family.client_id,
+            family_id=family.id,
         )
-        if getattr(superseded, "rowcount", 0) == 1:
-            await session.execute(
-                update(TokenFamily).where(TokenFamily.id == family.id).values(last_used_at=now)
-            )
-            await audit.record(
-                session,
-                "refresh.grace_retry",
-                user_id=family.user_id,
-                client_id=family.client_id,
-                family_id=family.id,
-            )
-            return Consumed(ok=True, family_id=family.id)
+        return Consumed(ok=True, family_id=family.id)
     await revoke_family(
         session, family.id, "refresh_reuse", client_id=family.client_id, user_id=family.user_id
     )

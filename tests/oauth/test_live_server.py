@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -62,23 +64,31 @@ async def test_pyjwt_and_joserfc_validate_tokens_against_fetched_jwks(
         ).validate(decoded.claims)
 
 
-def test_two_processes_agree_on_rotation_within_5_seconds(tmp_path: Path) -> None:
+@contextmanager
+def pg_with_client(
+    tmp_path: Path, *client_args: str
+) -> Iterator[tuple[str, dict[str, str | None], tuple[str, str]]]:
+    """A fresh PostgreSQL schema, migrated by the CLI, with one client registered by the CLI."""
     name, url = backends.create_pg_schema()
     try:
-        env = {
+        env: dict[str, str | None] = {
             "AUTHSERVER_DATABASE_URL": url,
             "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
             "AUTHSERVER_CONFIG": None,
         }
         runner = CliRunner()
         assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
-        created = runner.invoke(
-            cli,
-            ["clients", "create", "--name", "m2m", "--grant-type", "client_credentials", "--json"],
-            env=env,
-        )
+        created = runner.invoke(cli, ["clients", "create", "--name", "app", *client_args, "--json"], env=env)
+        assert created.exit_code == 0, created.output
         app = json.loads(created.stdout)
-        auth = (app["client_id"], app["client_secret"])
+        yield url, env, (app["client_id"], app["client_secret"])
+    finally:
+        backends.drop_pg_schema(name)
+
+
+def test_two_processes_agree_on_rotation_within_5_seconds(tmp_path: Path) -> None:
+    with pg_with_client(tmp_path, "--grant-type", "client_credentials") as (url, env, auth):
+        runner = CliRunner()
 
         def kid_from(base: str) -> str:
             response = httpx.post(base + "/token", data={"grant_type": "client_credentials"}, auth=auth)
@@ -101,39 +111,12 @@ def test_two_processes_agree_on_rotation_within_5_seconds(tmp_path: Path) -> Non
                         seen[base] = time.monotonic() - started
                 time.sleep(0.1)
             assert len(seen) == 2, f"servers still signing with the old key after 5 s: {seen}"
-    finally:
-        backends.drop_pg_schema(name)
 
 
 def test_50_concurrent_refreshes_across_two_processes(tmp_path: Path) -> None:
-    name, url = backends.create_pg_schema()
-    try:
-        env = {
-            "AUTHSERVER_DATABASE_URL": url,
-            "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
-            "AUTHSERVER_CONFIG": None,
-        }
+    grants = ("--grant-type", "password", "--grant-type", "refresh_token", "--scope", "read")
+    with pg_with_client(tmp_path, *grants) as (url, env, auth):
         runner = CliRunner()
-        assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
-        created = runner.invoke(
-            cli,
-            [
-                "clients",
-                "create",
-                "--name",
-                "app",
-                "--grant-type",
-                "password",
-                "--grant-type",
-                "refresh_token",
-                "--scope",
-                "read",
-                "--json",
-            ],
-            env=env,
-        )
-        app = json.loads(created.stdout)
-        auth = (app["client_id"], app["client_secret"])
         made = runner.invoke(
             cli,
             ["users", "create", "--email", "r@example.com", "--username", "racer", "--password-stdin"],
@@ -143,8 +126,6 @@ def test_50_concurrent_refreshes_across_two_processes(tmp_path: Path) -> None:
         assert made.exit_code == 0, made.output
         with running_server(url, tmp_path) as one, running_server(url, tmp_path) as two:
             asyncio.run(_race(one, two, auth))
-    finally:
-        backends.drop_pg_schema(name)
 
 
 async def _race(one: str, two: str, auth: tuple[str, str]) -> None:
