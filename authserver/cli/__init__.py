@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from authserver.cli import clients, db, keys, serve, users
+from authserver.cli import clients, db, keys, serve, tokens, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,7 @@ cli.add_command(db.db)
 cli.add_command(users.users)
 cli.add_command(clients.clients)
 cli.add_command(keys.keys)
+cli.add_command(tokens.tokens)
 
 
 def main() -> None:

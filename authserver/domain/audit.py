@@ -21,7 +21,8 @@ _FORBIDDEN = ("password", "secret", "token", "code", "hash", "cookie", "authoriz
 def _check_detail(detail: dict[str, Any]) -> None:
     for key in detail:
         lowered = key.lower()
-        if any(word in lowered for word in _FORBIDDEN) and not lowered.endswith("_id"):
+        # Identifiers and counts are not credentials; anything else named like one is refused.
+        if any(word in lowered for word in _FORBIDDEN) and not lowered.endswith(("_id", "_count")):
             raise ValueError(f"audit detail key {key!r} names a credential")
 
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily
@@ -260,3 +260,49 @@ async def consume_refresh_token(
         session, family.id, "refresh_reuse", client_id=family.client_id, user_id=family.user_id
     )
     return Consumed(ok=False, family_id=family.id, reuse=True)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    access_tokens: int
+    codes: int
+    families: int
+
+
+async def prune_expired(
+    session: AsyncSession, *, access_ttl: timedelta, idle: timedelta, skew: timedelta
+) -> Pruned:
+    """Delete rows no token can still need. Used refresh tokens stay as long as their family
+    lives, so a stolen one is recognised as reuse for the family's whole life.
+
+    - access-token rows past their expiry (plus skew);
+    - codes an hour past expiry (reuse detection matters while a code can still be redeemed);
+    - families past their absolute lifetime or idle timeout, and revoked families once every
+      access token they issued has expired; their refresh tokens go with them.
+    """
+    now = utcnow()
+    access = await session.execute(delete(IssuedAccessToken).where(IssuedAccessToken.expires_at < now - skew))
+    codes = await session.execute(
+        delete(AuthorizationCode).where(AuthorizationCode.expires_at < now - timedelta(hours=1) - skew)
+    )
+    # Refresh tokens and access-token rows of a family go with it (ON DELETE CASCADE).
+    families = await session.execute(
+        delete(TokenFamily).where(
+            (TokenFamily.expires_at < now - skew)
+            | (TokenFamily.last_used_at < now - idle - skew)
+            | (TokenFamily.revoked_at < now - access_ttl - skew)
+        )
+    )
+    result = Pruned(
+        access_tokens=int(getattr(access, "rowcount", 0) or 0),
+        codes=int(getattr(codes, "rowcount", 0) or 0),
+        families=int(getattr(families, "rowcount", 0) or 0),
+    )
+    await audit.record(
+        session,
+        "tokens.pruned",
+        access_token_count=result.access_tokens,
+        code_count=result.codes,
+        family_count=result.families,
+    )
+    return result

@@ -137,7 +137,9 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
             and client.check_grant_type("refresh_token")
             and ("openid" not in scopes or offline or family is not None)
         )
-        if code is not None and "openid" in scopes:
+        # ID tokens in the code flow, and on refresh of an OpenID family with the original
+        # auth_time and no nonce (OIDC Core §12.2, R7).
+        if user is not None and "openid" in scopes and (code is not None or family is not None):
             token["id_token"] = sign_id_token(
                 store.keyring,
                 issuer=settings.issuer,
@@ -145,7 +147,7 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
                 client_id=client.client_id,
                 ttl=settings.access_token_ttl,
                 auth_time=auth_time,
-                nonce=code.get_nonce(),
+                nonce=code.get_nonce() if code is not None else None,
                 access_token=signed.value,
             )
         self._pending = {

@@ -242,6 +242,10 @@ def test_every_command_has_help() -> None:
         ["keys"],
         ["keys", "rotate"],
         ["keys", "list"],
+        ["keys", "prune"],
+        ["keys", "rewrap"],
+        ["tokens"],
+        ["tokens", "prune"],
     ]
     for path in paths:
         result = runner.invoke(cli, [*path, "--help"])
@@ -255,3 +259,10 @@ def test_postgres_behind_on_migrations_is_refused() -> None:
         assert "authserver db upgrade" in one_line_error(result)
     finally:
         backends.drop_pg_schema(name)
+
+
+def test_tokens_prune(invoke) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("tokens", "prune", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"access_tokens": 0, "codes": 0, "families": 0}
+    assert "pruned 0 access-token record(s)" in invoke("tokens", "prune").stdout

@@ -144,3 +144,13 @@ async def test_unique_index_settles_a_race_the_precheck_missed(
     with pytest.raises(AccountExists):
         await make_user(ctx, email="ALICE@example.com", username="other")
     assert await count_users(ctx) == 1
+
+
+async def test_audit_refuses_detail_keys_that_name_credentials(ctx: AppContext) -> None:
+    from authserver.domain import audit
+
+    async with ctx.transaction() as session:
+        for key in ("password", "refresh_token", "client_secret", "code", "password_hash"):
+            with pytest.raises(ValueError, match="names a credential"):
+                await audit.record(session, "x", **{key: "value"})
+        await audit.record(session, "x", family_id="f", code_count=3)
