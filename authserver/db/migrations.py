@@ -6,6 +6,7 @@ PostgreSQL that is behind: an operator decides when a shared database changes (a
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -32,8 +33,14 @@ def _config() -> Config:
     return cfg
 
 
+@cache
+def _heads() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
+
+
 def head_revisions() -> set[str]:
-    return set(ScriptDirectory.from_config(_config()).get_heads())
+    """The code's migration heads; read from disk once per process (/readyz asks often)."""
+    return set(_heads())
 
 
 def _current(connection: Connection) -> set[str]:

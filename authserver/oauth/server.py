@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth2Error
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from authserver.domain import scope_policy
 from authserver.oauth.access_tokens import sign_access_token, sign_id_token
@@ -191,6 +192,12 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
 
 def check_single_client_auth(request: ParsedRequest) -> None:
     """T4 (RFC 6749 §2.3): a client uses one authentication method per request."""
-    has_basic = request.headers.get("authorization", "").lower().startswith("basic ")
-    if has_basic and ("client_secret" in request.form or "client_assertion" in request.form):
+    authorization = request.headers.get("authorization", "")
+    if not authorization.lower().startswith("basic "):
+        return
+    if "client_secret" in request.form or "client_assertion" in request.form:
         raise InvalidRequestError("Use one client authentication method, not several.")
+    basic_id, _secret = extract_basic_authorization({"Authorization": authorization})
+    body_id = request.form.get("client_id")
+    if body_id is not None and body_id != basic_id:
+        raise InvalidRequestError("client_id in the body does not match the authenticated client.")

@@ -186,3 +186,16 @@ async def test_rotated_secret_works_during_overlap_then_refused(
     old = await client.post("/token", data=form, auth=app.basic)
     assert old.status_code == 401 and old.json()["error"] == "invalid_client"
     assert (await client.post("/token", data=form, auth=(app.client_id, new_secret))).status_code == 200
+
+
+async def test_T4_body_client_id_must_match_basic_auth(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    app = await make_client(ctx)
+    other = await make_client(ctx)
+    mismatch = await client.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": other.client_id}, auth=app.basic
+    )
+    assert mismatch.status_code == 400 and mismatch.json()["error"] == "invalid_request"
+    same = await client.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": app.client_id}, auth=app.basic
+    )
+    assert same.status_code == 200
