@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
 
 import click
 
-from authserver.cli.common import emit, run
+from authserver.cli.common import CliError, emit, run
 from authserver.context import AppContext
 from authserver.db.models import Client
 from authserver.domain import clients as clients_service
@@ -60,7 +61,15 @@ def clients() -> None:
     help="RFC 8707 resource the client may ask tokens for (repeatable).",
 )
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
-@click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post", "none"]))
+@click.option(
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+)
+@click.option(
+    "--jwks-file",
+    type=click.File("r"),
+    help="The client's public JWKS (JSON), for --auth-method private_key_jwt.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def create(
@@ -72,9 +81,16 @@ def create(
     resources: tuple[str, ...],
     public: bool,
     auth_method: str | None,
+    jwks_file: Any,
     as_json: bool,
 ) -> None:
     """Register a client; its secret is printed now and never again."""
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.load(jwks_file)
+        except ValueError:
+            raise CliError("--jwks-file is not valid JSON") from None
 
     async def work(ctx: AppContext) -> dict[str, Any]:
         async with ctx.transaction() as session:
@@ -87,6 +103,7 @@ def create(
                 public=public,
                 auth_method=auth_method,
                 resources=resources,
+                jwks=jwks,
             )
             return _client_json(registered.client) | {"client_secret": registered.secret}
 

@@ -65,6 +65,8 @@ class Client(Base):
     scopes: Mapped[list[str]] = mapped_column()
     # RFC 8707 resource indicators this client may ask for as `aud`.
     resources: Mapped[list[str]] = mapped_column(default=list)
+    # Public keys for private_key_jwt (RFC 7523 client assertions); None for other methods.
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -191,3 +193,15 @@ class IssuedAccessToken(Base):
     )
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ClientAssertionJti(Base):
+    """`jti`s of accepted client assertions until they expire: a replay hits the primary key (T12)."""
+
+    __tablename__ = "client_assertion_jtis"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -12,18 +12,23 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authserver.db.models import Client, ClientSecret
+from authserver.db.models import Client, ClientAssertionJti, ClientSecret
 from authserver.db.types import utcnow
 from authserver.domain import audit, token_families
 from authserver.domain.errors import InvalidInput, NotFound
 from authserver.hosts import is_loopback_host
 
+PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 client assertions: the client holds no secret
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
@@ -80,6 +85,42 @@ def parse_scopes(raw: str | Iterable[str]) -> list[str]:
     return sorted(set(tokens))
 
 
+_PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+ASSERTION_KEY_TYPES = ("RSA", "EC", "OKP")
+
+
+def validate_client_jwks(jwks: object) -> dict[str, Any]:
+    """A client's public keys for private_key_jwt: asymmetric, public members only."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys or len(keys) > 10:
+        raise InvalidInput("The JWKS must be an object with 1 to 10 keys.", field="jwks")
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ASSERTION_KEY_TYPES:
+            raise InvalidInput("Each key must be an RSA, EC or OKP public key.", field="jwks")
+        if _PRIVATE_JWK_MEMBERS & set(key):
+            raise InvalidInput(
+                "The JWKS must hold public keys only; it contains private members.", field="jwks"
+            )
+        try:
+            KeySet.import_key_set({"keys": [key]})
+        except (JoseError, ValueError, TypeError):
+            raise InvalidInput("A key in the JWKS cannot be read.", field="jwks") from None
+    return {"keys": keys}
+
+
+async def record_assertion_jti(session: AsyncSession, client_id: str, jti: str, expires_at: datetime) -> bool:
+    """True the first time (client, jti) is seen; a replay hits the primary key (RFC 7523 §3)."""
+    if len(jti) > 255:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(ClientAssertionJti(client_id=client_id, jti=jti, expires_at=expires_at))
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 def _validate_resource(uri: str) -> str:
     # RFC 8707 §2: an absolute URI without a fragment.
     parts = urlsplit(uri)
@@ -98,6 +139,7 @@ async def create_client(
     public: bool = False,
     auth_method: str | None = None,
     resources: Iterable[str] = (),
+    jwks: object = None,
 ) -> RegisteredClient:
     name = name.strip()
     if not name or len(name) > 200:
@@ -118,12 +160,14 @@ async def create_client(
     if "authorization_code" in grants and not uris:
         raise InvalidInput("authorization_code needs at least one redirect URI.", field="redirect_uri")
     method = auth_method or ("none" if public else "client_secret_basic")
-    allowed_methods = ("none",) if public else ("client_secret_basic", "client_secret_post")
+    allowed_methods = ("none",) if public else ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT)
     if method not in allowed_methods:
         raise InvalidInput(
             f"Auth method {method!r} does not fit a {'public' if public else 'confidential'} client.",
             field="auth_method",
         )
+    if (method == PRIVATE_KEY_JWT) != (jwks is not None):
+        raise InvalidInput("private_key_jwt needs the client's public JWKS, and only it does.", field="jwks")
     client = Client(
         client_id=secrets.token_urlsafe(18),
         name=name,
@@ -133,10 +177,11 @@ async def create_client(
         redirect_uris=uris,
         scopes=parse_scopes(scopes),
         resources=[_validate_resource(r) for r in dict.fromkeys(resources)],
+        jwks=validate_client_jwks(jwks) if jwks is not None else None,
     )
     session.add(client)
     secret = None
-    if not public:
+    if not public and method != PRIVATE_KEY_JWT:
         secret = new_secret()
         session.add(ClientSecret(client_id=client.client_id, secret_sha256=hash_secret(secret)))
     await session.flush()
@@ -208,8 +253,10 @@ def secret_matches(presented: str, stored_hashes: Iterable[str]) -> bool:
 async def rotate_secret(session: AsyncSession, client_id: str, overlap: timedelta) -> str:
     """Issue a new secret; every older live secret keeps working for `overlap`, then is refused."""
     client = await get_client(session, client_id)
-    if client.public:
-        raise InvalidInput("A public client has no secret to rotate.", field="client_id")
+    if client.public or client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+        raise InvalidInput(
+            "This client authenticates without a secret; there is none to rotate.", field="client_id"
+        )
     now = utcnow()
     await session.execute(
         update(ClientSecret)

@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily
+from authserver.db.models import (
+    AuthorizationCode,
+    ClientAssertionJti,
+    IssuedAccessToken,
+    RefreshToken,
+    TokenFamily,
+)
 from authserver.db.types import utcnow
 from authserver.domain import audit
 
@@ -267,6 +273,7 @@ class Pruned:
     access_tokens: int
     codes: int
     families: int
+    assertion_jtis: int = 0
 
 
 async def prune_expired(
@@ -293,10 +300,12 @@ async def prune_expired(
             | (TokenFamily.revoked_at < now - access_ttl - skew)
         )
     )
+    jtis = await session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now))
     result = Pruned(
         access_tokens=int(getattr(access, "rowcount", 0) or 0),
         codes=int(getattr(codes, "rowcount", 0) or 0),
         families=int(getattr(families, "rowcount", 0) or 0),
+        assertion_jtis=int(getattr(jtis, "rowcount", 0) or 0),
     )
     await audit.record(
         session,

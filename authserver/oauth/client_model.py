@@ -6,7 +6,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 
 from authserver.db.models import Client
 from authserver.domain import scope_policy
-from authserver.domain.clients import secret_matches
+from authserver.domain.clients import PRIVATE_KEY_JWT, secret_matches
 
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
@@ -45,6 +45,8 @@ class ClientModel(ClientMixin):  # type: ignore[misc]
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.row.public:
             return method == "none"
+        if self.row.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+            return method == PRIVATE_KEY_JWT  # such a client has no secret at all
         return method in _SECRET_METHODS
 
     def check_response_type(self, response_type: str) -> bool:

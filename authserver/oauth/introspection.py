@@ -10,7 +10,7 @@ from authserver.oauth.token_lookup import FoundToken, find_token
 
 
 class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # I1
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]  # I1
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         return find_token(self.server.store, token_string, token_type_hint)

@@ -10,7 +10,7 @@ from authserver.oauth.token_lookup import FoundToken, find_token
 
 
 class RevocationEndpoint(_Revocation):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
         # The hint only orders the search; a wrong hint is ignored (RFC 7009 §2.1, I8).

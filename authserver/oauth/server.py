@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from authserver.domain import scope_policy
+from authserver.oauth import client_assertion
 from authserver.oauth.access_tokens import sign_access_token, sign_id_token
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
@@ -48,6 +49,7 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(RefreshTokenGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
+        self.register_client_auth_method(client_assertion.METHOD, client_assertion.PrivateKeyJwt(store))
 
     # Framework hooks: the HTTP glue converts the tuple into a response.
     def create_oauth2_request(self, request: Any) -> Any:

@@ -8,7 +8,7 @@ request's session and transaction.
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
@@ -18,7 +18,7 @@ from sqlalchemy.util import await_only
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily, User
 from authserver.db.types import utcnow
 from authserver.domain import token_families, users
-from authserver.domain.clients import load_client_with_secrets
+from authserver.domain.clients import load_client_with_secrets, record_assertion_jti
 from authserver.domain.keys import KeyRing
 from authserver.domain.token_families import Consumed, PresentedRefresh
 from authserver.oauth.client_model import ClientModel
@@ -62,6 +62,9 @@ class OAuthStore:
             return None
         loaded = await load_client_with_secrets(self.session, client_id)
         return ClientModel(*loaded) if loaded else None
+
+    def record_assertion_jti(self, client_id: str, jti: str, expires_at: datetime) -> bool:
+        return bridge(record_assertion_jti(self.session, client_id, jti, expires_at))
 
     def user(self, user_id: str) -> User | None:
         return bridge(self.session.get(User, user_id))

@@ -264,5 +264,45 @@ def test_postgres_behind_on_migrations_is_refused() -> None:
 def test_tokens_prune(invoke) -> None:  # type: ignore[no-untyped-def]
     result = invoke("tokens", "prune", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"access_tokens": 0, "codes": 0, "families": 0}
+    assert json.loads(result.stdout) == {"access_tokens": 0, "codes": 0, "families": 0, "assertion_jtis": 0}
     assert "pruned 0 access-token record(s)" in invoke("tokens", "prune").stdout
+
+
+def test_clients_create_private_key_jwt(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from joserfc.jwk import RSAKey
+
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [RSAKey.generate_key(2048, private=True).as_dict(private=False)]}))
+    result = invoke(
+        "clients",
+        "create",
+        "--name",
+        "signed",
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        str(jwks),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["client_secret"] is None and created["token_endpoint_auth_method"] == "private_key_jwt"
+    assert "none to rotate" in one_line_error(invoke("clients", "rotate-secret", created["client_id"]))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert "not valid JSON" in one_line_error(
+        invoke(
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--grant-type",
+            "client_credentials",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            str(bad),
+        )
+    )

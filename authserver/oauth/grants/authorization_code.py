@@ -14,7 +14,7 @@ from authserver.domain.token_families import digest
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
     def generate_authorization_code(self) -> str:
         return secrets.token_urlsafe(32)  # 256 bits (T11)

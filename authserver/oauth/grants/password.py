@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 
 
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
     def authenticate_user(self, username: str, password: str) -> Any:
         user = self.server.store.authenticate_password(username, password)
