@@ -149,19 +149,36 @@ async def authenticate(
     password: object,
     *,
     max_password_length: int,
+    client_id: str | None = None,
+    ip: str | None = None,
 ) -> User | None:
-    """The signin core: the user, or None for any failure, with the same work done either way."""
+    """The signin core: the user, or None for any failure, with the same work done either way.
+
+    Every attempt is audited (L2) with the user id when one matched, never the identifier typed:
+    people paste passwords into username fields.
+    """
+
+    async def failed(reason: str, user_id: str | None = None) -> None:
+        await audit.record(
+            session, "login.failed", user_id=user_id, client_id=client_id, ip=ip, reason=reason
+        )
+
     if not isinstance(identifier, str) or not isinstance(password, str) or not password:
+        await failed("malformed")
         return None
     if len(password) > max_password_length or len(identifier) > 320:
+        await failed("malformed")
         return None  # never hash unbounded input
     user = await find_by_identifier(session, identifier)
     if user is None:
         await hasher.verify_dummy(password)
+        await failed("unknown_user")
         return None
     ok = await hasher.verify(user.password_hash, password)
     if not ok or user.disabled:
+        await failed("disabled" if ok else "bad_password", user.id)
         return None
+    await audit.record(session, "login.succeeded", user_id=user.id, client_id=client_id, ip=ip)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await hasher.hash(password)
         user.updated_at = utcnow()

@@ -17,7 +17,7 @@ from sqlalchemy.util import await_only
 
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily, User
 from authserver.db.types import utcnow
-from authserver.domain import token_families, users
+from authserver.domain import audit, token_families, users
 from authserver.domain.clients import load_client_with_secrets, record_assertion_jti
 from authserver.domain.keys import KeyRing
 from authserver.domain.token_families import Consumed, PresentedRefresh
@@ -72,16 +72,23 @@ class OAuthStore:
     def roles(self, user_id: str) -> list[str]:
         return bridge(users.roles_of(self.session, user_id))
 
-    def authenticate_password(self, username: str, password: str) -> User | None:
-        return bridge(
+    def authenticate_password(
+        self, username: str, password: str, client_id: str | None = None
+    ) -> User | None:
+        user = bridge(
             users.authenticate(
                 self.session,
                 self.hasher,
                 username,
                 password,
                 max_password_length=self.settings.password_max_length,
+                client_id=client_id,
+                ip=self.ip,
             )
         )
+        if user is None:
+            self.commit_on_error = True  # keep the login.failed audit row; nothing else was written
+        return user
 
     # Authorization codes ----------------------------------------------------------------------
 
@@ -148,14 +155,16 @@ class OAuthStore:
 
         return bridge(load())
 
-    def revoke_access_token(self, jti: str) -> None:
-        bridge(
-            self.session.execute(
+    def revoke_access_token(self, jti: str, client_id: str) -> None:
+        async def revoke() -> None:
+            await self.session.execute(
                 update(IssuedAccessToken)
                 .where(IssuedAccessToken.jti == jti, IssuedAccessToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        )
+            await audit.record(self.session, "token.revoked", client_id=client_id, ip=self.ip, jti=jti)
+
+        bridge(revoke())
 
     def refresh_is_live(self, token: RefreshToken, family: TokenFamily) -> bool:
         now = utcnow()

@@ -66,7 +66,7 @@ class FoundToken:
         if self.kind == "refresh_token" and self.family is not None:
             store.revoke_family(self.family, "revoked")
         elif self.jti is not None:
-            store.revoke_access_token(self.jti)
+            store.revoke_access_token(self.jti, self.client_id)
 
 
 def _access(store: OAuthStore, value: str, include_inactive: bool) -> FoundToken | None:

@@ -97,3 +97,30 @@ async def test_J2_client_sub_never_equals_user_sub(client: httpx.AsyncClient, ct
     user_sub = unverified_claims(user_token["access_token"])["sub"]
     client_sub = unverified_claims(client_token["access_token"])["sub"]
     assert user_sub != client_sub and len(user_sub) == 36 and len(client_sub) != 36
+
+
+async def test_L2_logins_audited_with_user_client_ip_and_no_identifier(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    from sqlalchemy import select
+
+    from authserver.db.models import AuditEvent
+
+    app = await make_client(ctx, grants=("password",))
+    user = await make_user(ctx)
+    await client.post("/token", data=password_form(), auth=app.basic)
+    await client.post("/token", data=password_form(password="wrong password attempt"), auth=app.basic)
+    await client.post("/token", data=password_form(username="typed-my-password-here"), auth=app.basic)
+    async with ctx.transaction() as session:
+        events = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.event.like("login.%")).order_by(AuditEvent.id))
+        ).all()
+    summary = [(e.event, e.user_id, e.client_id, e.ip, e.detail.get("reason")) for e in events]
+    assert summary == [
+        ("login.succeeded", user.id, app.client_id, "203.0.113.7", None),
+        ("login.failed", user.id, app.client_id, "203.0.113.7", "bad_password"),
+        ("login.failed", None, app.client_id, "203.0.113.7", "unknown_user"),
+    ]
+    rendered = repr([e.__dict__ for e in events])
+    for secret in (PASSWORD, "wrong password attempt", "typed-my-password-here"):
+        assert secret not in rendered
