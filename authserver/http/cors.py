@@ -1,7 +1,7 @@
 """CORS for the endpoints a browser app may call (checklist C1-C3).
 
 Only listed paths get CORS headers. Public documents (metadata, JWKS) allow any origin with `*`;
-the token and revocation endpoints allow only configured origins, matched exactly and never echoed
+the token, revocation and signup API endpoints allow only configured origins, matched exactly and never echoed
 otherwise; credentials are never allowed. Everything else (introspection, pages) gets none.
 """
 
@@ -16,7 +16,7 @@ PUBLIC_PATHS = (
     "/.well-known/openid-configuration",
     "/.well-known/jwks.json",
 )
-CLIENT_PATHS = ("/token", "/revoke")
+CLIENT_PATHS = ("/token", "/revoke", "/signup")
 
 
 class CorsMiddleware:

@@ -113,7 +113,9 @@ async def test_L2_logins_audited_with_user_client_ip_and_no_identifier(
     await client.post("/token", data=password_form(username="typed-my-password-here"), auth=app.basic)
     async with ctx.transaction() as session:
         events = (
-            await session.scalars(select(AuditEvent).where(AuditEvent.event.like("login.%")).order_by(AuditEvent.id))
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.event.like("login.%")).order_by(AuditEvent.id)
+            )
         ).all()
     summary = [(e.event, e.user_id, e.client_id, e.ip, e.detail.get("reason")) for e in events]
     assert summary == [
