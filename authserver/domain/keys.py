@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import SigningKey
+from authserver.db.rows import affected
 from authserver.db.types import utcnow
 from authserver.domain import audit
 from authserver.domain.errors import DomainError, InvalidInput
@@ -156,7 +157,7 @@ async def rotate(
         .where(SigningKey.kid == current.kid, SigningKey.state == "current")
         .values(state="retired", retired_at=now)
     )
-    if getattr(retired, "rowcount", 0) != 1:
+    if affected(retired) != 1:
         raise KeyError_("another rotation is in progress; try again")
     await session.execute(
         update(SigningKey)

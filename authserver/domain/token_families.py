@@ -24,6 +24,7 @@ from authserver.db.models import (
     RefreshToken,
     TokenFamily,
 )
+from authserver.db.rows import affected
 from authserver.db.types import utcnow
 from authserver.domain import audit
 
@@ -65,7 +66,7 @@ async def revoke_family(
         .where(IssuedAccessToken.family_id == family_id, IssuedAccessToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    changed = bool(getattr(result, "rowcount", 0))
+    changed = bool(affected(result))
     if changed:
         await audit.record(
             session, f"family.revoked.{reason}", user_id=user_id, client_id=client_id, family_id=family_id
@@ -175,7 +176,7 @@ async def consume_code(session: AsyncSession, code: AuthorizationCode) -> Consum
         )
         .values(used_at=now, family_id=family_id)
     )
-    if getattr(result, "rowcount", 0) == 1:
+    if affected(result) == 1:
         return Consumed(ok=True, family_id=family_id)
     winner = await session.scalar(
         select(AuthorizationCode.family_id)
@@ -238,7 +239,7 @@ async def consume_refresh_token(
             .where(match, RefreshToken.used_at.is_(None), RefreshToken.family_id == live_family)
             .values(used_at=now)
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if affected(result) != 1:
             return False
         await session.execute(update(TokenFamily).where(TokenFamily.id == family.id).values(last_used_at=now))
         return True
@@ -302,10 +303,10 @@ async def prune_expired(
     )
     jtis = await session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now))
     result = Pruned(
-        access_tokens=int(getattr(access, "rowcount", 0) or 0),
-        codes=int(getattr(codes, "rowcount", 0) or 0),
-        families=int(getattr(families, "rowcount", 0) or 0),
-        assertion_jtis=int(getattr(jtis, "rowcount", 0) or 0),
+        access_tokens=affected(access),
+        codes=affected(codes),
+        families=affected(families),
+        assertion_jtis=affected(jtis),
     )
     await audit.record(
         session,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import User, UserRole
+from authserver.db.rows import affected
 from authserver.db.types import utcnow
 from authserver.domain import audit, token_families
 from authserver.domain.errors import AccountExists, InvalidInput, NotFound
@@ -238,6 +239,6 @@ async def add_role(session: AsyncSession, ref: str, role: str) -> list[str]:
 async def remove_role(session: AsyncSession, ref: str, role: str) -> list[str]:
     user = await get_user(session, ref)
     result = await session.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == role))
-    if getattr(result, "rowcount", 0):
+    if affected(result):
         await audit.record(session, "user.role_removed", user_id=user.id, role=role)
     return await roles_of(session, user.id)

@@ -69,7 +69,7 @@ async def test_L1_signup_and_signin_log_no_password_or_hash(
 async def test_L1_token_endpoint_logs_no_tokens_codes_or_secrets(
     client: httpx.AsyncClient, ctx: AppContext, server_logging: _Collect
 ) -> None:
-    from tests.oauth.helpers import REDIRECT, get_code, make_client, make_user, pkce_pair
+    from tests.oauth.helpers import exchange, get_code, make_client, make_user, pkce_pair
 
     app = await make_client(ctx, grants=("authorization_code", "password", "refresh_token"))
     user = await make_user(ctx)
@@ -78,12 +78,7 @@ async def test_L1_token_endpoint_logs_no_tokens_codes_or_secrets(
     exchanged = (
         await client.post(
             "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": REDIRECT,
-                "code_verifier": verifier,
-            },
+            data=exchange(code, verifier),
             auth=app.basic,
         )
     ).json()

@@ -66,6 +66,14 @@ async def make_user(ctx: AppContext, username: str = "alice", roles: tuple[str, 
         )
 
 
+def exchange(code: str, verifier: str | None, **extra: str) -> dict[str, str]:
+    """The token request that redeems a code (RFC 6749 §4.1.3 with RFC 7636's verifier)."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    return data | extra
+
+
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

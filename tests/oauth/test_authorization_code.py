@@ -16,6 +16,7 @@ from authserver.db.types import utcnow
 from authserver.oauth.authorize import authorize
 from tests.oauth.helpers import (
     REDIRECT,
+    exchange,
     get_code,
     introspect,
     make_client,
@@ -25,13 +26,6 @@ from tests.oauth.helpers import (
 )
 
 CODE_GRANTS = ("authorization_code", "refresh_token")
-
-
-def exchange(code: str, verifier: str | None, **extra: str) -> dict[str, str]:
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
-    if verifier is not None:
-        data["code_verifier"] = verifier
-    return data | extra
 
 
 async def test_confidential_client_code_flow(client: httpx.AsyncClient, ctx: AppContext) -> None:

@@ -13,7 +13,7 @@ from authserver.db.types import utcnow
 from authserver.domain import token_families
 from tests.oauth.helpers import (
     PASSWORD,
-    REDIRECT,
+    exchange,
     get_code,
     introspect,
     make_client,
@@ -82,12 +82,7 @@ async def test_R7_id_token_on_refresh_keeps_auth_time_and_drops_nonce(
     first = (
         await client.post(
             "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": REDIRECT,
-                "code_verifier": verifier,
-            },
+            data=exchange(code, verifier),
             auth=app.basic,
         )
     ).json()
