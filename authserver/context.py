@@ -112,6 +112,10 @@ class AppContext:
             return
         try:
             await self.rotate_keys()
+            # Unattended rotation also retires what it made obsolete, or the JWKS would grow forever.
+            keep = timedelta(seconds=self.settings.access_token_ttl + self.settings.clock_skew)
+            async with self.transaction() as session:
+                await keys.prune(session, keep_for=keep)
         except keys.KeyError_ as exc:  # another worker won, or next is too young: fine
             logging.getLogger("authserver.keys").info("automatic rotation skipped: %s", exc.message)
 
