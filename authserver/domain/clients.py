@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,15 @@ _PRIVATE_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+")
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """24 letters and digits (~143 bits). No '-' or '_': an id starting with '-' reads as an option
+    on a command line, and nothing in it needs escaping in URLs or Basic auth (RFC 6749 §2.3.1)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
 
 
 def new_secret() -> str:
@@ -169,7 +179,7 @@ async def create_client(
     if (method == PRIVATE_KEY_JWT) != (jwks is not None):
         raise InvalidInput("private_key_jwt needs the client's public JWKS, and only it does.", field="jwks")
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=name,
         public=public,
         token_endpoint_auth_method=method,

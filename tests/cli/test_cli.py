@@ -306,3 +306,11 @@ def test_clients_create_private_key_jwt(invoke, tmp_path: Path) -> None:  # type
             str(bad),
         )
     )
+
+
+def test_client_ids_are_alphanumeric_so_they_never_read_as_options() -> None:
+    from authserver.domain.clients import new_client_id
+
+    ids = {new_client_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 24 and i.isalnum() and i.isascii() for i in ids)
