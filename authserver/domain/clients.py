@@ -219,17 +219,6 @@ async def delete_client(session: AsyncSession, client_id: str) -> None:
     await audit.record(session, "client.deleted", client_id=client_id)
 
 
-async def live_secret_hashes(session: AsyncSession, client_id: str) -> list[str]:
-    now = utcnow()
-    rows = await session.scalars(
-        select(ClientSecret.secret_sha256).where(
-            ClientSecret.client_id == client_id,
-            or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
-        )
-    )
-    return list(rows)
-
-
 async def load_client_with_secrets(session: AsyncSession, client_id: str) -> tuple[Client, list[str]] | None:
     """The client and its live secret hashes in one round trip (the token endpoint's hot path)."""
     now = utcnow()

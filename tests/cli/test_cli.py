@@ -176,7 +176,9 @@ def test_clients_lifecycle(invoke, database_url: str) -> None:  # type: ignore[n
     async def secrets_state(ctx: AppContext, session):  # type: ignore[no-untyped-def]
         rows = (await session.scalars(select(ClientSecret))).all()
         assert all(secret not in r.secret_sha256 for r in rows)
-        live = await clients_service.live_secret_hashes(session, created["client_id"])
+        loaded = await clients_service.load_client_with_secrets(session, created["client_id"])
+        assert loaded is not None
+        live = loaded[1]
         return (
             clients_service.secret_matches(secret, live),
             clients_service.secret_matches(rotated["client_secret"], live),
