@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,7 +29,6 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     hasher: PasswordHasher
     password_rules: PasswordRules
-    extras: dict[str, Any] = field(default_factory=dict)
     _encryptor: keys.KeyEncryptor | None = None
     _keyring: keys.KeyRing | None = None
 

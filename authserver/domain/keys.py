@@ -220,7 +220,6 @@ class KeyRing:
         self._current_kid: str | None = None
         self._signers: dict[str, RSAKey] = {}
         self._verifiers: dict[str, RSAKey] = {}
-        self.version = 0
 
     def is_stale(self) -> bool:
         return time.monotonic() - self._loaded_at >= self._interval
@@ -252,8 +251,6 @@ class KeyRing:
                 self._signers = {current: RSAKey.import_key(pem)}
         live = {k.kid for k in published}
         self._verifiers = {kid: v for kid, v in self._verifiers.items() if kid in live}
-        if [k.kid for k in published] != [k.kid for k in self._published] or current != self._current_kid:
-            self.version += 1
         self._published, self._current_kid = published, current
         self._loaded_at = time.monotonic()
 

@@ -101,11 +101,11 @@ def check_password_policy(
         raise PasswordPolicyError(
             "Password is too repetitive; use more different characters.", field="password"
         )
-    lowered = pw.lower()
-    if lowered in _common_passwords(min_length):
+    if is_common_password(pw, min_length):
         raise PasswordPolicyError(
             "This password is too common; choose one that is harder to guess.", field="password"
         )
+    lowered = pw.lower()
     for word in context:
         if len(word) >= 3 and word.lower() in lowered:
             raise PasswordPolicyError(

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import (
@@ -193,17 +193,30 @@ async def consume_code(session: AsyncSession, code: AuthorizationCode) -> Consum
 class PresentedRefresh:
     token: RefreshToken
     family: TokenFamily
+    live: bool  # unused, in a live family (as `family_is_live` decides), when it was looked up
 
 
-async def find_refresh_token(session: AsyncSession, value: str) -> PresentedRefresh | None:
+def family_is_live(now: datetime, idle: timedelta) -> ColumnElement[bool]:
+    """The one definition of a live family: not revoked, within absolute lifetime and idle timeout."""
+    return and_(
+        TokenFamily.revoked_at.is_(None),
+        TokenFamily.expires_at > now,
+        TokenFamily.last_used_at > now - idle,
+    )
+
+
+async def find_refresh_token(
+    session: AsyncSession, value: str, *, idle: timedelta
+) -> PresentedRefresh | None:
+    live = and_(RefreshToken.used_at.is_(None), family_is_live(utcnow(), idle))
     row = (
         await session.execute(
-            select(RefreshToken, TokenFamily)
+            select(RefreshToken, TokenFamily, live.label("live"))
             .join(TokenFamily, TokenFamily.id == RefreshToken.family_id)
             .where(RefreshToken.token_sha256 == digest(value))
         )
     ).first()
-    return PresentedRefresh(row[0], row[1]) if row else None
+    return PresentedRefresh(row[0], row[1], bool(row[2])) if row else None
 
 
 async def consume_refresh_token(
@@ -222,14 +235,7 @@ async def consume_refresh_token(
     family = presented.family
     presented_hash = presented.token.token_sha256
     live_family = (
-        select(TokenFamily.id)
-        .where(
-            TokenFamily.id == family.id,
-            TokenFamily.revoked_at.is_(None),
-            TokenFamily.expires_at > now,
-            TokenFamily.last_used_at > now - idle,
-        )
-        .scalar_subquery()
+        select(TokenFamily.id).where(TokenFamily.id == family.id, family_is_live(now, idle)).scalar_subquery()
     )
 
     async def mark_used(match: ColumnElement[bool]) -> bool:

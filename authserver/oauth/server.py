@@ -99,8 +99,8 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
         scopes = scope_policy.split(scope) if scope else list(client.scopes)
         roles: list[str] = []
         family = store.family(self.current.family_id) if grant_type == "refresh_token" else None
-        if user is not None:
-            roles = store.roles(user.id)
+        if user is not None and (settings.role_scopes or scope_policy.ROLES_SCOPE in scopes):
+            roles = store.roles(user.id)  # a query only when roles can change the answer
             scopes = scope_policy.delegable(scopes, roles, settings.role_scopes)
         granted = scope_policy.join(scopes)
         audience = family.audience if family is not None else self._audience(client)

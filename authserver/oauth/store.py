@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_only
 
-from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily, User
+from authserver.db.models import AuthorizationCode, IssuedAccessToken, TokenFamily, User
 from authserver.db.types import utcnow
 from authserver.domain import audit, token_families, users
 from authserver.domain.clients import load_client_with_secrets, record_assertion_jti
@@ -120,7 +120,8 @@ class OAuthStore:
         bridge(token_families.record_access_token(self.session, **kwargs))
 
     def find_refresh(self, value: str) -> PresentedRefresh | None:
-        return bridge(token_families.find_refresh_token(self.session, value))
+        idle = timedelta(seconds=self.settings.refresh_idle_ttl)
+        return bridge(token_families.find_refresh_token(self.session, value, idle=idle))
 
     def revoke_family(self, family: TokenFamily, reason: str) -> None:
         self.commit_on_error = True
@@ -165,13 +166,3 @@ class OAuthStore:
             await audit.record(self.session, "token.revoked", client_id=client_id, ip=self.ip, jti=jti)
 
         bridge(revoke())
-
-    def refresh_is_live(self, token: RefreshToken, family: TokenFamily) -> bool:
-        now = utcnow()
-        idle_cutoff = now - timedelta(seconds=self.settings.refresh_idle_ttl)
-        return (
-            token.used_at is None
-            and family.revoked_at is None
-            and family.expires_at > now
-            and family.last_used_at > idle_cutoff
-        )

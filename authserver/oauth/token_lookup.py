@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from authserver.db.models import RefreshToken, TokenFamily
+from authserver.db.models import TokenFamily
 from authserver.oauth.access_tokens import verify_access_token
 from authserver.oauth.store import OAuthStore
 
@@ -19,7 +19,6 @@ class FoundToken:
     claims: dict[str, Any] = field(default_factory=dict)
     jti: str | None = None
     family: TokenFamily | None = None
-    refresh: RefreshToken | None = None
 
     def check_client(self, client: Any) -> bool:
         return bool(self.client_id == client.client_id)
@@ -93,12 +92,10 @@ def _refresh(store: OAuthStore, value: str, include_inactive: bool) -> FoundToke
     presented = store.find_refresh(value)
     if presented is None:
         return None
-    active = store.refresh_is_live(presented.token, presented.family)
+    active = presented.live
     if not active and not include_inactive:
         return None
-    return FoundToken(
-        "refresh_token", presented.family.client_id, active, family=presented.family, refresh=presented.token
-    )
+    return FoundToken("refresh_token", presented.family.client_id, active, family=presented.family)
 
 
 def find_token(
