@@ -58,7 +58,7 @@ class Client(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     public: Mapped[bool] = mapped_column(Boolean, default=False)
-    # client_secret_basic | client_secret_post | none
+    # client_secret_basic | client_secret_post | private_key_jwt | none (oauth/client_auth.py)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(40))
     grant_types: Mapped[list[str]] = mapped_column()
     redirect_uris: Mapped[list[str]] = mapped_column()
@@ -67,6 +67,8 @@ class Client(Base):
     resources: Mapped[list[str]] = mapped_column(default=list)
     # Public keys for private_key_jwt (RFC 7523 client assertions); None for other methods.
     jwks: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # RFC 7662 §4: only clients an operator designated (resource servers) may introspect (I9).
+    introspection_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,0 +1,28 @@
+"""introspection allowed
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-25 12:30:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0005'
+down_revision: str | None = '0004'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('introspection_allowed', sa.Boolean(), server_default=sa.text('false'), nullable=False)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.drop_column('introspection_allowed')
