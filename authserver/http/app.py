@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from authserver.context import AppContext
+from authserver.context import AppContext, NoSigningKey
 from authserver.domain.errors import DomainError
 from authserver.http import discovery, health, introspection, jwks, revocation, signup, token
 from authserver.http.cors import CorsMiddleware
@@ -19,6 +19,7 @@ from authserver.http.errors import (
     handle_api_error,
     handle_domain_error,
     handle_http_error,
+    handle_no_signing_key,
     handle_unexpected,
 )
 from authserver.http.security_headers import SecurityHeadersMiddleware
@@ -29,9 +30,12 @@ from authserver.settings import load_settings
 def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Key generation and automatic rotation run here, in the background, never in a request.
+        await ctx.start_maintenance()
         try:
             yield
         finally:
+            await ctx.stop_maintenance()
             if owns_context:
                 await ctx.aclose()
 
@@ -59,6 +63,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             ApiError: handle_api_error,
             DomainError: handle_domain_error,
             HTTPException: handle_http_error,
+            NoSigningKey: handle_no_signing_key,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

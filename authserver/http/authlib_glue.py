@@ -57,11 +57,18 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
         except OAuth2Error as error:  # raised outside Authlib's own handlers
             return server.handle_error_response(req, error)
 
+    await ctx.sync_caches()
+    keyring = await ctx.keyring()
     try:
         async with ctx.transaction() as session:
-            keyring = await ctx.keyring(session)
             store = OAuthStore(
-                session, ctx.settings, keyring, ctx.hasher, client_ip(request), sessions=ctx.sessions
+                session,
+                ctx.settings,
+                keyring,
+                ctx.hasher,
+                client_ip(request),
+                sessions=ctx.sessions,
+                caches=ctx.caches,
             )
             server = AuthServer(store)
             result = await greenlet_spawn(guarded, server, oauth_request)

@@ -44,6 +44,6 @@ async def authorize(ctx: AppContext, params: Mapping[str, str], user: User) -> A
         return AuthorizationResult(status, dict(headers).get("Location"))
 
     async with ctx.transaction() as session:
-        keyring = await ctx.keyring(session)
+        keyring = await ctx.keyring()
         store = OAuthStore(session, ctx.settings, keyring, ctx.hasher)
         return await greenlet_spawn(run, AuthServer(store))
