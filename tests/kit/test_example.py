@@ -13,7 +13,12 @@ from authserver.context import AppContext
 from tests.oauth.helpers import make_client
 from tests.servers import running_server
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_resource_server.py"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "fastapi_resource_server.py"
+
+
+def test_readme_shows_the_example_verbatim() -> None:
+    assert EXAMPLE.read_text() in (ROOT / "README.md").read_text()
 
 
 def load_example(monkeypatch: pytest.MonkeyPatch, issuer: str) -> ModuleType:
