@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+from typing import Any
+
 import httpx
 import pytest
 from sqlalchemy import update
 
 from authserver.context import AppContext
 from authserver.db.models import Client
+from authserver.domain import keys
 from authserver_resource import Authenticator, Introspection, InvalidToken, Issuer
 from tests.conftest import ISSUER
+from tests.kit.conftest import FakeClock
 from tests.oauth.helpers import (
     PASSWORD,
     RegisteredApp,
@@ -18,9 +24,15 @@ from tests.oauth.helpers import (
     make_client,
     make_user,
     pkce_pair,
+    unverified_header,
 )
 
 API = "https://api.example.com"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"key_refresh_interval": 0.05}  # the app sees a rotation at once
 
 
 async def client_credentials(client: httpx.AsyncClient, app: RegisteredApp, **extra: str) -> str:
@@ -97,3 +109,25 @@ async def test_revoked_token_refused_with_introspection(client: httpx.AsyncClien
     # Without introspection, the signature alone still says yes until the token expires: that is
     # exactly why services that need revocation to count at once turn introspection on.
     assert (await local_only.verify_jwt(access)).subject
+
+
+async def test_issuer_key_rotation_picked_up_without_restart(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app = await make_client(ctx)
+    clock = FakeClock()
+    authenticator = Authenticator([Issuer(ISSUER, audience=ISSUER)], http=client, monotonic=clock)
+    before = await client_credentials(client, app)
+    await authenticator.verify_jwt(before)  # caches the JWKS: current and next key
+    for _ in range(2):  # the second rotation promotes a key the kit has never seen
+        async with ctx.transaction() as session:
+            await keys.rotate(session, ctx.key_encryptor(), 2048, min_next_age=timedelta(0), force=True)
+    await asyncio.sleep(0.1)
+    after = await client_credentials(client, app)
+    assert unverified_header(after)["kid"] != unverified_header(before)["kid"]
+    with pytest.raises(InvalidToken):  # the refetch happened less than refetch_interval ago
+        await authenticator.verify_jwt(after)
+    clock.advance(10)
+    assert (await authenticator.verify_jwt(after)).client_id == app.client_id
+    # The retired key stays published until its tokens expire (J9): old tokens still verify.
+    assert (await authenticator.verify_jwt(before)).client_id == app.client_id
