@@ -26,7 +26,7 @@ KEY_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ES384": ("EC", ("P-384",)),
     "ES512": ("EC", ("P-521",)),
     "EdDSA": ("OKP", ("Ed25519", "Ed448")),  # RFC 8037 §3.1
-    "Ed25519": ("OKP", ("Ed25519",)),  # RFC 9864 §2.2 (fully specified)
+    "Ed25519": ("OKP", ("Ed25519",)),  # RFC 9864 (fully specified EdDSA)
 }
 
 # RFC 9068 §2.2: the claims every JWT access token carries.

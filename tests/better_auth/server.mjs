@@ -5,6 +5,8 @@
 //   BETTER_AUTH_SECRET  at least 32 random characters (Better Auth signs session cookies with it)
 //   BA_DATABASE         path of the SQLite file (a fresh one per test run)
 // Stops on SIGTERM / SIGINT or when stdin closes (so it never outlives the test that started it).
+// Versions are exact (package.json, package-lock.json): better-sqlite3 stays on 12.x, as 13.x needs
+// Node 22 and crashes on Node 20; its native build is allowed by `allowScripts`.
 import http from "node:http";
 
 import Database from "better-sqlite3";

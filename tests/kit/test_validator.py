@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,6 +29,11 @@ from tests.kit.conftest import (
 )
 
 
+@dataclass(frozen=True)
+class FromNow:
+    seconds: int
+
+
 def make(http: httpx.AsyncClient, clock: FakeClock, **overrides: Any) -> JwtValidator:
     return JwtValidator([Issuer(ISSUER_URL, audience=AUDIENCE, **overrides)], http, monotonic=clock)
 
@@ -41,11 +47,12 @@ async def refused(validator: JwtValidator, token: str) -> InvalidToken:
 async def test_accepts_a_good_token_and_maps_the_principal(
     issuer: FakeIssuer, http: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    principal = await make(http, clock).validate(sign(claims(roles=["admin"]), rsa_key()))
+    good = claims(roles=["admin"])
+    principal = await make(http, clock).validate(sign(good, rsa_key()))
     assert principal.subject == "user-1" and principal.issuer == ISSUER_URL
     assert principal.client_id == "client-1" and principal.scopes == {"orders:read", "profile"}
     assert principal.roles == {"admin"} and principal.claims["jti"] == "jti-1"
-    assert principal.source == "jwt" and principal.expires_at == claims()["exp"]
+    assert principal.source == "jwt" and principal.expires_at == good["exp"]
     assert issuer.metadata.call_count == 1 and issuer.jwks.call_count == 1
 
 
@@ -152,9 +159,9 @@ async def test_J5_missing_kid_and_crit_refused(
 @pytest.mark.parametrize(
     ("overrides", "description"),
     [
-        ({"exp": int(time.time()) - 31}, "The access token expired."),
-        ({"nbf": int(time.time()) + 120}, "The access token is not valid yet."),
-        ({"iat": int(time.time()) + 120}, "The access token is invalid."),
+        ({"exp": FromNow(-31)}, "The access token expired."),
+        ({"nbf": FromNow(120)}, "The access token is not valid yet."),
+        ({"iat": FromNow(120)}, "The access token is invalid."),
         ({"aud": "https://other-api.example"}, "The access token is not meant for this resource."),
         (
             {"aud": ["https://a.example", "https://b.example"]},
@@ -178,7 +185,9 @@ async def test_J6_claims_checked(
     overrides: dict[str, Any],
     description: str,
 ) -> None:
-    error = await refused(make(http, clock), sign(claims(**overrides), rsa_key()))
+    now = int(time.time())  # resolved now: parameters are built long before a test runs
+    resolved = {k: now + v.seconds if isinstance(v, FromNow) else v for k, v in overrides.items()}
+    error = await refused(make(http, clock), sign(claims(**resolved), rsa_key()))
     assert error.description == description and error.status == 401
 
 
