@@ -25,6 +25,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "redirect_uris": client.redirect_uris,
         "scope": " ".join(client.scopes),
         "resources": client.resources,
+        "introspection_allowed": client.introspection_allowed,
         "created_at": client.created_at.isoformat(),
     }
 
@@ -62,6 +63,11 @@ def clients() -> None:
 )
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(
+    "--introspect",
+    is_flag=True,
+    help="Allow this client (a resource server) to call /introspect (RFC 7662 §4).",
+)
+@click.option(
     "--auth-method",
     type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
 )
@@ -80,6 +86,7 @@ def create(
     scope: str,
     resources: tuple[str, ...],
     public: bool,
+    introspect: bool,
     auth_method: str | None,
     jwks_file: Any,
     as_json: bool,
@@ -104,6 +111,7 @@ def create(
                 auth_method=auth_method,
                 resources=resources,
                 jwks=jwks,
+                introspection_allowed=introspect,
             )
             return _client_json(registered.client) | {"client_secret": registered.secret}
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
@@ -17,6 +18,7 @@ from authserver.http.errors import (
     ApiError,
     handle_api_error,
     handle_domain_error,
+    handle_http_error,
     handle_unexpected,
 )
 from authserver.http.security_headers import SecurityHeadersMiddleware
@@ -56,6 +58,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
         exception_handlers={
             ApiError: handle_api_error,
             DomainError: handle_domain_error,
+            HTTPException: handle_http_error,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

@@ -46,4 +46,4 @@ async def authorize(ctx: AppContext, params: Mapping[str, str], user: User) -> A
     async with ctx.transaction() as session:
         keyring = await ctx.keyring(session)
         store = OAuthStore(session, ctx.settings, keyring, ctx.hasher)
-        return await greenlet_spawn(run, AuthServer(store, request))
+        return await greenlet_spawn(run, AuthServer(store))
