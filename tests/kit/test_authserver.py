@@ -8,10 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 from authserver.context import AppContext
-from authserver.db.models import Client
 from authserver.domain import keys
 from authserver_resource import Authenticator, Introspection, InvalidToken, Issuer
 from tests.conftest import ISSUER
@@ -39,16 +37,6 @@ async def client_credentials(client: httpx.AsyncClient, app: RegisteredApp, **ex
     response = await client.post("/token", data={"grant_type": "client_credentials"} | extra, auth=app.basic)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
-
-
-async def resource_server_client(ctx: AppContext) -> RegisteredApp:
-    """A confidential client designated for introspection (RFC 7662 §4, checklist I9)."""
-    rs = await make_client(ctx, scope="read")
-    async with ctx.transaction() as session:
-        await session.execute(
-            update(Client).where(Client.client_id == rs.client_id).values(introspection_allowed=True)
-        )
-    return rs
 
 
 async def test_our_client_credentials_token_accepted(client: httpx.AsyncClient, ctx: AppContext) -> None:
@@ -92,7 +80,7 @@ async def test_revoked_token_refused_with_introspection(client: httpx.AsyncClien
     )
     assert tokens.status_code == 200, tokens.text
     access, refresh = tokens.json()["access_token"], tokens.json()["refresh_token"]
-    rs = await resource_server_client(ctx)
+    rs = await make_client(ctx, scope="read", introspect=True)  # RFC 7662 §4: designated (I9)
     assert rs.secret is not None
     issuer = Issuer(
         ISSUER, audience=ISSUER, introspection=Introspection(rs.client_id, rs.secret, cache_ttl=0)
