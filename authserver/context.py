@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from authserver import metrics
 from authserver.caches import CacheSync
 from authserver.db.engine import make_engine, make_sessionmaker
 from authserver.db.types import utcnow
@@ -140,6 +141,16 @@ class AppContext:
         if await self._maybe_auto_rotate(ring):
             async with self.transaction() as session:
                 await ring.refresh(session, force=True)
+        self._report_gauges(ring)
+
+    def _report_gauges(self, ring: keys.KeyRing) -> None:
+        current = next((k for k in ring.published() if k.state == "current"), None)
+        if current is not None and current.activated_at is not None:
+            metrics.SIGNING_KEY_AGE.set((utcnow() - current.activated_at).total_seconds())
+        pool = self.engine.sync_engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        if callable(checked_out):
+            metrics.DB_POOL_IN_USE.set(float(checked_out()))
 
     async def start_maintenance(self) -> None:
         """Start-up (the app's lifespan): keys exist and the ring is loaded before any request."""

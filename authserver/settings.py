@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     signup_enabled: bool = True
 
     log_level: str = "INFO"
+    # Prometheus metrics: 0 serves GET /metrics on the main port; another port serves them there
+    # instead (from the `serve` process, so the main port does not expose them).
+    metrics_port: int = Field(0, ge=0, le=65535)
 
     @field_validator("database_url")
     @classmethod

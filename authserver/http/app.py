@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from authserver import metrics
 from authserver.context import AppContext, NoSigningKey
 from authserver.domain.errors import DomainError
 from authserver.http import discovery, health, introspection, jwks, revocation, signup, token
@@ -22,6 +24,7 @@ from authserver.http.errors import (
     handle_no_signing_key,
     handle_unexpected,
 )
+from authserver.http.metrics import MetricsMiddleware, metrics_endpoint
 from authserver.http.security_headers import SecurityHeadersMiddleware
 from authserver.log import configure_logging
 from authserver.settings import load_settings
@@ -36,26 +39,31 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             yield
         finally:
             await ctx.stop_maintenance()
+            metrics.forget_process(os.getpid())
             if owns_context:
                 await ctx.aclose()
 
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/signup", signup.signup, methods=["POST"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/introspect", introspection.introspect, methods=["POST"]),
+        Route("/revoke", revocation.revoke, methods=["POST"]),
+        Route(discovery.JWKS_PATH, jwks.jwks, methods=["GET"]),
+        Route(
+            "/.well-known/oauth-authorization-server",
+            discovery.authorization_server_metadata,
+            methods=["GET"],
+        ),
+        Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
+    ]
+    if ctx.settings.metrics_port == 0:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", health.healthz, methods=["GET"]),
-            Route("/readyz", health.readyz, methods=["GET"]),
-            Route("/signup", signup.signup, methods=["POST"]),
-            Route("/token", token.token, methods=["POST"]),
-            Route("/introspect", introspection.introspect, methods=["POST"]),
-            Route("/revoke", revocation.revoke, methods=["POST"]),
-            Route(discovery.JWKS_PATH, jwks.jwks, methods=["GET"]),
-            Route(
-                "/.well-known/oauth-authorization-server",
-                discovery.authorization_server_metadata,
-                methods=["GET"],
-            ),
-            Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
-        ],
+        routes=routes,
         middleware=[
+            Middleware(MetricsMiddleware, paths=frozenset(r.path for r in routes)),
             Middleware(CorsMiddleware, origins=ctx.settings.cors_origins),
             Middleware(SecurityHeadersMiddleware, https=ctx.settings.issuer_is_https),
         ],
