@@ -29,6 +29,19 @@ from authserver.oauth.store import WorkerCaches
 from authserver.settings import Settings
 
 
+class LazySession:
+    """A session made on first use (it begins its transaction on its first statement)."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self.opened: AsyncSession | None = None
+
+    def __call__(self) -> AsyncSession:
+        if self.opened is None:
+            self.opened = self._factory()
+        return self.opened
+
+
 class NoSigningKey(Exception):
     """No current signing key exists yet: the lifespan task creates one; a request never does."""
 
@@ -74,6 +87,25 @@ class AppContext:
             async with session.begin():
                 yield session
             self._drop_changed(session.info.pop(change_counters.BUMPED, set()))
+
+    @asynccontextmanager
+    async def request_transaction(self) -> AsyncIterator[LazySession]:
+        """Like `transaction`, but the session opens on the request's first query: a request
+        answered from caches (client_credentials, a cached introspection verdict) never takes
+        a connection from the pool."""
+        lazy = LazySession(self.sessions)
+        try:
+            yield lazy
+            if lazy.opened is not None:
+                await lazy.opened.commit()
+                self._drop_changed(lazy.opened.info.pop(change_counters.BUMPED, set()))
+        except BaseException:
+            if lazy.opened is not None:
+                await lazy.opened.rollback()
+            raise
+        finally:
+            if lazy.opened is not None:
+                await lazy.opened.close()
 
     def _drop_changed(self, names: set[str]) -> None:
         if change_counters.CLIENTS in names:

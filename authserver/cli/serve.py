@@ -64,5 +64,6 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_config=logging_config(level),
         proxy_headers=False,
+        access_log=False,  # ours (http/access_log.py) leaves the query string out
         server_header=False,
     )

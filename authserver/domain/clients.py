@@ -83,12 +83,19 @@ def validate_redirect_uri(uri: str) -> str:
         raise refuse("has a malformed or control-character percent-encoding.")
     if "#" in uri:
         raise refuse("must not have a fragment.")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. a bracketed host that is not an IPv6 address
+        raise refuse("is not a valid URI.") from None
     scheme = parts.scheme.lower()
     if not scheme or scheme in _BAD_SCHEMES:
         raise refuse("must be an absolute https URL.")
     if "@" in parts.netloc:
         raise refuse("must not carry user information ('user@host').")
+    if "%" in parts.netloc:
+        # A browser decodes and re-reads an encoded host ('a.example%2eevil.com' is
+        # 'a.example.evil.com' to it), Python does not; IPv6 zone ids have no place here either.
+        raise refuse("must not percent-encode anything in its host.")
     if scheme in ("http", "https"):
         try:
             host, _port = parts.hostname, parts.port
@@ -148,10 +155,18 @@ async def record_assertion_jti(session: AsyncSession, client_id: str, jti: str, 
 
 
 def _validate_resource(uri: str) -> str:
-    # RFC 8707 §2: an absolute URI without a fragment.
-    parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc or parts.fragment:
-        raise InvalidInput(f"Resource {uri!r} must be an absolute URI without a fragment.", field="resource")
+    """RFC 8707 §2: an absolute URI without a fragment, with one reading (the redirect-URI
+    character rules)."""
+    refused = InvalidInput(f"Resource {uri!r} must be an absolute URI without a fragment.", field="resource")
+    if len(uri) > 2000 or not _URI_CHARS_RE.fullmatch(uri) or "#" in uri:
+        raise refused
+    try:
+        parts = urlsplit(uri)
+        _port = parts.port
+    except ValueError:
+        raise refused from None
+    if not parts.scheme or not parts.netloc or "%" in parts.netloc or "@" in parts.netloc:
+        raise refused
     return uri
 
 

@@ -7,15 +7,18 @@ PostgreSQL refuses a NUL byte in text and SQLite stores it: the same input must 
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # RFC 6749 Appendix A: client_id = *VSCHAR (%x20-7E). We never issue a space, so refuse it too.
 _CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,64}")
 
 
+# Unicode category Cc is exactly C0 (U+0000-U+001F), DEL (U+007F) and C1 (U+0080-U+009F).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control_character(text: str) -> bool:
     """True for C0/C1 controls (NUL, CR, LF, ...) and DEL: never part of a valid identifier."""
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
+    return _CONTROL_RE.search(text) is not None
 
 
 def is_encodable(text: str) -> bool:

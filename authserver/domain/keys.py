@@ -23,6 +23,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import RSAKey
@@ -289,9 +290,12 @@ class KeyRing:
             raise KeyError_("no current signing key")
         return self._current_kid
 
-    def signer(self) -> tuple[str, RSAKey]:
+    def signer(self) -> tuple[str, rsa.RSAPrivateKey]:
+        """The current kid and its private key object (parsed once per kid)."""
         kid = self.current_kid
-        return kid, self._signers[kid]
+        key = self._signers[kid].private_key
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return kid, key
 
     def verifier(self, kid: str) -> RSAKey | None:
         """The public key for `kid` if it is published (next, current or retired)."""
@@ -303,6 +307,14 @@ class KeyRing:
             key = RSAKey.import_key(jwk)
             self._verifiers[kid] = key
         return key
+
+    def public_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        """The `cryptography` public key for `kid` if it is published, else None."""
+        key = self.verifier(kid)
+        if key is None:
+            return None
+        public = key.public_key
+        return public if isinstance(public, rsa.RSAPublicKey) else None
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """J8: public members only; J9: next and retired keys stay published."""

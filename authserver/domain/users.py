@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -103,12 +103,13 @@ async def create_user(
     password: object,
     roles: Iterable[str] = (),
     ip: str | None = None,
-    reveal_conflicts: bool = True,
 ) -> User:
     """Validate, hash and insert one user; the unique indexes settle concurrent duplicates.
 
-    With `reveal_conflicts=False` the password is hashed before the duplicate check, so a taken
-    email costs the same argon2 work as a free one and timing does not tell them apart (U9).
+    The password is hashed before the first query, whether or not the account exists: a taken
+    email costs the same argon2 work as a free one, so timing does not tell them apart (U9), and
+    no database connection is held while the hash waits for a free argon2 slot (a signup flood
+    must not starve the token endpoint of connections).
     """
     shown_email, email_key = normalize_email(email)
     shown_username, username_key = normalize_username(username)
@@ -121,11 +122,9 @@ async def create_user(
         max_length=rules.max_length,
         context=(username_key, email_key, email_key.split("@", 1)[0], SERVICE_NAME),
     )
-    # When duplicates may be told, a cheap pre-check spares an obvious one the argon2 work.
-    password_hash = None if reveal_conflicts else await hasher.hash(password)
+    password_hash = await hasher.hash(password)
     if await _exists(session, email_key, username_key):
         raise AccountExists("An account with this email or username already exists.")
-    password_hash = password_hash or await hasher.hash(password)
     user = User(
         id=str(uuid.uuid4()),
         email=shown_email,
@@ -173,8 +172,11 @@ class SigninCheck:
     user_id: str | None = None  # the account the identifier matched, if any
 
 
+UserLookup = Callable[[str], Awaitable[User | None]]
+
+
 async def check_credentials(
-    session: AsyncSession,
+    lookup: UserLookup,
     hasher: PasswordHasher,
     identifier: object,
     password: object,
@@ -183,8 +185,11 @@ async def check_credentials(
 ) -> SigninCheck:
     """The signin core: the user, or a failure, with the same argon2 work done either way (B1, B2).
 
-    The length limit is checked on the NFKC-normalised password, the text signup measured, so a
-    password accepted at signup is never refused here for its length.
+    `lookup` finds a user by identifier (see `find_by_identifier`); callers give it a session of
+    its own, so no database connection is held while argon2 runs (tens of milliseconds, queued
+    behind other hashes under load). The length limit is checked on the NFKC-normalised
+    password, the text signup measured, so a password accepted at signup is never refused here
+    for its length.
     """
     if not isinstance(identifier, str) or not isinstance(password, str) or not password:
         return SigninCheck(None, "malformed")
@@ -193,11 +198,7 @@ async def check_credentials(
     # Bound the raw text before normalising it, then apply signup's rule to the normalised form.
     if len(password) > 4 * max_password_length or len(normalize_password(password)) > max_password_length:
         return SigninCheck(None, "malformed")  # never hash unbounded input
-    user = (
-        None
-        if identifiers.has_control_character(identifier)
-        else await find_by_identifier(session, identifier)
-    )
+    user = None if identifiers.has_control_character(identifier) else await lookup(identifier)
     if user is None:
         await hasher.verify_dummy(password)
         return SigninCheck(None, "unknown_user")
@@ -227,8 +228,12 @@ async def record_signin(
     await audit.record(session, "login.succeeded", user_id=user.id, client_id=client_id, ip=ip)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await hasher.hash(password)
-        user.updated_at = utcnow()
-        await session.flush()
+        # An UPDATE by id: `user` may come from another (short) session.
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(password_hash=user.password_hash, updated_at=utcnow())
+        )
 
 
 async def authenticate(
@@ -242,8 +247,12 @@ async def authenticate(
     ip: str | None = None,
 ) -> User | None:
     """`check_credentials` then `record_signin` on the same session: the user, or None."""
+
+    async def lookup(typed: str) -> User | None:
+        return await find_by_identifier(session, typed)
+
     check = await check_credentials(
-        session, hasher, identifier, password, max_password_length=max_password_length
+        lookup, hasher, identifier, password, max_password_length=max_password_length
     )
     await record_signin(
         session, hasher, check, password if isinstance(password, str) else "", client_id=client_id, ip=ip

@@ -15,6 +15,7 @@ from authserver import metrics
 from authserver.context import AppContext, NoSigningKey
 from authserver.domain.errors import DomainError
 from authserver.http import discovery, health, introspection, jwks, revocation, signup, token
+from authserver.http.access_log import AccessLogMiddleware
 from authserver.http.cors import CorsMiddleware
 from authserver.http.errors import (
     ApiError,
@@ -63,6 +64,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(AccessLogMiddleware),
             Middleware(MetricsMiddleware, paths=frozenset(r.path for r in routes)),
             Middleware(CorsMiddleware, origins=ctx.settings.cors_origins),
             Middleware(SecurityHeadersMiddleware, https=ctx.settings.issuer_is_https),
@@ -76,6 +78,9 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
         },
         lifespan=lifespan,
     )
+    # A trailing slash is a 404, never a redirect: Starlette would build the redirect from the
+    # Host header (spoofable) and over http, and a client would re-POST its secret to it.
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     return app
 

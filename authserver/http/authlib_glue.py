@@ -26,7 +26,7 @@ from authserver import metrics
 from authserver.context import AppContext
 from authserver.domain.clients import GRANT_TYPES
 from authserver.http.bodies import read_form
-from authserver.http.errors import NO_STORE
+from authserver.http.errors import NO_STORE, ApiError
 from authserver.oauth.requests import ParsedRequest
 from authserver.oauth.server import AuthServer
 from authserver.oauth.store import OAuthStore
@@ -49,6 +49,10 @@ def client_ip(request: Request) -> str | None:
 
 async def run_endpoint(request: Request, path: str, step: Step) -> Response:
     ctx: AppContext = request.app.state.ctx
+    if request.url.query:
+        # RFC 6749 §2.3.1 / §3.2: credentials and parameters go in the body, never in the URL,
+        # where proxies and logs keep them.
+        raise ApiError(400, "invalid_request", "Send parameters in the request body, not in the URL.")
     params = await read_form(request, ctx.settings.max_body_bytes)
     oauth_request = ParsedRequest("POST", ctx.settings.issuer + path, request.headers, form=params)
     store: OAuthStore | None = None
@@ -63,9 +67,9 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
     await ctx.sync_caches()
     keyring = await ctx.keyring()
     try:
-        async with ctx.transaction() as session:
+        async with ctx.request_transaction() as lazy_session:
             store = OAuthStore(
-                session,
+                lazy_session,
                 ctx.settings,
                 keyring,
                 ctx.hasher,
@@ -102,11 +106,17 @@ def _log_failure(path: str, server: AuthServer, request: ParsedRequest, status: 
         error.error if error is not None else "error",
         extra={
             "status": status,
-            "reason": getattr(error, "reason", None) or (error.description if error is not None else None),
+            "reason": _reason(error),
             "client_id": getattr(client, "client_id", None),
             "grant_type": request.form.get("grant_type") if path == "/token" else None,
         },
     )
+
+
+def _reason(error: OAuth2Error | None) -> str:
+    if error is None:
+        return "unknown"
+    return str(getattr(error, "reason", None) or error.description or error.error)
 
 
 def _grant_label(request: ParsedRequest) -> str:

@@ -12,6 +12,7 @@ OAuth parameter may hold one, and PostgreSQL refuses NUL where SQLite stores it.
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -62,7 +63,11 @@ def parse_form(body: bytes) -> dict[str, str]:
 def parse_flat_json_object(body: bytes) -> dict[str, str]:
     """A JSON object whose values are all strings (what our JSON endpoints take)."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_no_repeats)
+    except _RepeatedKey as repeated:
+        raise ApiError(
+            400, "invalid_request", f"Field {repeated.key!r} is repeated.", field=repeated.key
+        ) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_request", "Body is not valid JSON.") from None
     if not isinstance(data, dict):
@@ -71,6 +76,21 @@ def parse_flat_json_object(body: bytes) -> dict[str, str]:
         if not isinstance(value, str):
             raise ApiError(400, "invalid_request", f"Field {key!r} must be a string.", field=key)
     return _encodable(data)
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice is an error, as in forms (RFC 6749 §3.2), not "last one wins"."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key if identifiers.is_encodable(key) else "?")
+        found[key] = value
+    return found
 
 
 def _encodable(params: dict[str, str]) -> dict[str, str]:

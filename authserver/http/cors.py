@@ -8,7 +8,7 @@ otherwise; credentials are never allowed. Everything else (introspection, pages)
 from __future__ import annotations
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PUBLIC_PATHS = (
@@ -41,7 +41,14 @@ class CorsMiddleware:
         allow = self._allowed(path, origin) if origin else None
         if scope["method"] == "OPTIONS" and origin and headers.get("access-control-request-method"):
             if allow is None:
-                await PlainTextResponse("CORS preflight refused", status_code=403)(scope, receive, send)
+                refused = JSONResponse(
+                    {
+                        "error": "access_denied",
+                        "error_description": "This origin may not call this endpoint.",
+                    },
+                    status_code=403,
+                )
+                await refused(scope, receive, send)
                 return
             preflight = PlainTextResponse("", status_code=204)
             preflight.headers["Access-Control-Allow-Origin"] = allow

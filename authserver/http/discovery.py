@@ -40,6 +40,10 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": list(client_auth.REVOCATION_METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
+        # Request objects are refused (request_not_supported, request_uri_not_supported); OIDC
+        # Discovery defaults request_uri_parameter_supported to true, so say so explicitly.
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
 
 

@@ -60,8 +60,15 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=NO_STORE | (headers or {}))
 
 
-async def handle_api_error(_request: Request, exc: Exception) -> Response:
+async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    # Operators see why (L4); descriptions name parameters, never their values.
+    log.debug(
+        "%s refused: %s",
+        request.url.path,
+        exc.error,
+        extra={"status": exc.status, "reason": exc.description},
+    )
     return error_response(exc.status, exc.error, exc.description, field=exc.field, headers=exc.headers)
 
 

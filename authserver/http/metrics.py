@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, *, paths: frozenset[str]) -> None:
         self.app = app
         self.paths = paths
+        # Labelled children looked up once: `labels()` costs more than the increment itself.
+        self._latency = {p: metrics.LATENCY.labels(endpoint=p) for p in (*paths, "other")}
+        self._counts: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,5 +46,10 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
-            metrics.REQUESTS.labels(endpoint=endpoint, status=str(status)).inc()
+            self._latency[endpoint].observe(time.perf_counter() - started)
+            counter = self._counts.get((endpoint, status))
+            if counter is None:
+                counter = self._counts[endpoint, status] = metrics.REQUESTS.labels(
+                    endpoint=endpoint, status=str(status)
+                )
+            counter.inc()

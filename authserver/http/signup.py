@@ -36,7 +36,6 @@ async def signup(request: Request) -> JSONResponse:
                 username=params.get("username"),
                 password=params.get("password"),
                 ip=request.client.host if request.client else None,
-                reveal_conflicts=reveal,
             )
     except AccountExists:
         if reveal:

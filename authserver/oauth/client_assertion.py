@@ -37,7 +37,10 @@ def _number(value: Any) -> float | None:
     """A finite JSON number (bool is not one), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        return None
     return number if math.isfinite(number) else None
 
 

@@ -94,11 +94,10 @@ class Presented:
     assertion: str | None = None
 
 
-def _basic(header: str) -> tuple[str, str]:
+def _basic(credentials: str) -> tuple[str, str]:
     """RFC 6749 §2.3.1 / RFC 7617: base64 of form-urlencoded id ':' secret, UTF-8."""
-    encoded = header[6:].strip()
     try:
-        raw = binascii.a2b_base64(encoded.encode("ascii"), strict_mode=True)
+        raw = binascii.a2b_base64(credentials.strip().encode("ascii"), strict_mode=True)
         text = raw.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
         raise ClientFailed("Basic credentials are not base64 of UTF-8 text") from None
@@ -111,17 +110,31 @@ def _basic(header: str) -> tuple[str, str]:
         raise ClientFailed("Basic credentials are not percent-encoded UTF-8") from None
 
 
+def _authorization(headers: Any) -> str | None:
+    """The one Authorization header, if any; two of them are ambiguous, so refused."""
+    values = (
+        headers.getlist("authorization") if hasattr(headers, "getlist") else [headers.get("authorization")]
+    )
+    values = [v for v in values if v is not None]
+    if len(values) > 1:
+        raise InvalidRequestError("Send one Authorization header, not several.")
+    return values[0] if values else None
+
+
 def presented(headers: Any, form: dict[str, str]) -> Presented:
     """The one mechanism this request uses (T4), or an error."""
-    authorization = headers.get("authorization") or ""
-    uses_basic = authorization[:6].lower() == "basic "
+    authorization = _authorization(headers)
+    uses_header = authorization is not None
     uses_post = "client_secret" in form
     uses_assertion = "client_assertion" in form or "client_assertion_type" in form
-    if uses_basic + uses_post + uses_assertion > 1:
+    if uses_header + uses_post + uses_assertion > 1:
         raise InvalidRequestError("Use one client authentication method, not several.")
     body_id = form.get("client_id")
-    if uses_basic:
-        client_id, secret = _basic(authorization)
+    if authorization is not None:
+        scheme, *credentials = authorization.split(maxsplit=1) or [""]  # any whitespace: "Basic<TAB>x"
+        if scheme.lower() != "basic":
+            raise ClientFailed("an Authorization header with a scheme other than Basic")
+        client_id, secret = _basic(credentials[0] if credentials else "")
         found = Presented(BASIC, client_id, secret=secret)
     elif uses_post:
         found = Presented(POST, body_id or "", secret=form["client_secret"])
@@ -160,9 +173,13 @@ def authenticate(
     if client is None:
         raise ClientFailed("unknown client")
     if offer.method == NONE:
+        # Naming a client proves nothing: a refusal must read like any other failure, or it
+        # would tell which client ids are registered public clients.
         if client.auth_method != NONE:
             raise ClientFailed("a confidential client sent no credentials")
-        return _check_method(client, NONE, allowed), NONE
+        if NONE not in allowed:
+            raise ClientFailed("a public client at an endpoint for confidential clients")
+        return client, NONE
     assert offer.secret is not None
     if not client.check_client_secret(offer.secret):
         raise ClientFailed("wrong or expired client secret")
@@ -170,7 +187,7 @@ def authenticate(
 
 
 def _check_method(client: Any, method: str, allowed: tuple[str, ...]) -> Any:
-    """The credential was proved: the caller may now hear which method to use instead."""
+    """The secret or assertion was proved: the caller may now hear which method to use instead."""
     registered = client.auth_method
     if method != registered:
         raise ClientFailed(

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from authserver.db.models import TokenFamily, User
+from authserver.db.models import User
 from authserver.domain import scope_policy
+from authserver.domain.token_families import FamilyRecord
 from authserver.oauth.access_tokens import sign_access_token, sign_id_token
 from authserver.oauth.client_model import ClientModel
 from authserver.oauth.store import OAuthStore
@@ -31,10 +32,11 @@ class IssueContext:
     client: ClientModel
     scopes: list[str]
     audience: str
-    user: User | None = None
+    user_id: str | None = None  # None: the client acts for itself (client_credentials)
+    user: User | None = None  # the row, when the grant loaded it; else read only for an ID token
     auth_time: datetime | None = None
     # A refresh continues `family`; a code or password grant starts one with `new_family_id`.
-    family: TokenFamily | None = None
+    family: FamilyRecord | None = None
     new_family_id: str | None = None
     # The refresh token this request rotated, so a grace retry can find its children.
     rotated_refresh_sha256: str | None = None
@@ -54,15 +56,15 @@ class TokenIssuer:
         settings, store = self.store.settings, self.store
         granted = scope_policy.join(context.scopes)
         auth_time = int(context.auth_time.timestamp()) if context.auth_time else None
-        user, client = context.user, context.client
+        user_id, client = context.user_id, context.client
         family = context.family or self._start_family(context, granted)
 
-        wants_roles = user is not None and scope_policy.ROLES_SCOPE in context.scopes
+        wants_roles = user_id is not None and scope_policy.ROLES_SCOPE in context.scopes
         extra = {"roles": context.roles} if wants_roles else None
         signed = sign_access_token(
             store.keyring,
             issuer=settings.issuer,
-            subject=user.id if user is not None else client.client_id,
+            subject=user_id if user_id is not None else client.client_id,
             audience=context.audience,
             client_id=client.client_id,
             scope=granted,
@@ -79,11 +81,11 @@ class TokenIssuer:
         }
         if family is not None and self._wants_refresh(context):
             response["refresh_token"] = store.add_refresh_token(family, context.rotated_refresh_sha256)
-        if user is not None and context.openid and context.grant_type in ID_TOKEN_GRANTS:
+        if user_id is not None and context.openid and context.grant_type in ID_TOKEN_GRANTS:
             response["id_token"] = sign_id_token(
                 store.keyring,
                 issuer=settings.issuer,
-                subject=user.id,
+                subject=user_id,
                 client_id=client.client_id,
                 ttl=settings.access_token_ttl,
                 auth_time=auth_time,
@@ -92,14 +94,14 @@ class TokenIssuer:
             )
         return response
 
-    def _start_family(self, context: IssueContext, granted: str) -> TokenFamily | None:
+    def _start_family(self, context: IssueContext, granted: str) -> FamilyRecord | None:
         """A user grant starts a family: reuse, logout and revocation act on it (architecture §4)."""
-        if context.user is None:
+        if context.user_id is None:
             return None
         return self.store.start_family(
             family_id=context.new_family_id,
             client_id=context.client.client_id,
-            user_id=context.user.id,
+            user_id=context.user_id,
             scope=granted,
             audience=context.audience,
             grant_type=context.grant_type,
@@ -110,7 +112,7 @@ class TokenIssuer:
     def _wants_refresh(context: IssueContext) -> bool:
         """Refresh tokens only for clients registered for the grant; for OpenID requests only when
         offline_access was granted in a code flow (OIDC Core §11, R6), or to continue a family."""
-        if context.user is None or not context.client.check_grant_type("refresh_token"):
+        if context.user_id is None or not context.client.check_grant_type("refresh_token"):
             return False
         if not context.openid or context.grant_type == "refresh_token":
             return True

@@ -21,8 +21,11 @@ class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
 
 
 def _well_formed(resource: str) -> bool:
-    # RFC 8707 §2: an absolute URI without a fragment.
-    parts = urlsplit(resource)
+    # RFC 8707 §2: an absolute URI without a fragment. A malformed one must not raise.
+    try:
+        parts = urlsplit(resource)
+    except ValueError:
+        return False
     return bool(parts.scheme and parts.netloc) and not parts.fragment and "#" not in resource
 
 

@@ -22,11 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.util import await_only
 
 from authserver.caches import BoundedCache
-from authserver.db.models import AuthorizationCode, TokenFamily, User
-from authserver.domain import audit, identifiers, token_families, users
+from authserver.db.models import AuthorizationCode, User
+from authserver.domain import (
+    access_token_denylist,
+    audit,
+    authorization_codes,
+    identifiers,
+    refresh_tokens,
+    token_families,
+    users,
+)
 from authserver.domain.clients import ClientEntry, load_client_entry, record_assertion_jti
 from authserver.domain.keys import KeyRing
-from authserver.domain.token_families import Consumed, PresentedRefresh
+from authserver.domain.refresh_tokens import PresentedRefresh
+from authserver.domain.token_families import Consumed, FamilyRecord
 from authserver.oauth.access_tokens import FAMILY_CLAIM
 from authserver.oauth.client_model import ClientModel
 from authserver.settings import Settings
@@ -51,7 +60,7 @@ class WorkerCaches:
 class OAuthStore:
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | Callable[[], AsyncSession],
         settings: Settings,
         keyring: KeyRing,
         hasher: Any,
@@ -59,7 +68,7 @@ class OAuthStore:
         sessions: async_sessionmaker[AsyncSession] | None = None,
         caches: WorkerCaches | None = None,
     ) -> None:
-        self.session = session
+        self._session = session
         self.settings = settings
         self.keyring = keyring
         self.hasher = hasher
@@ -69,11 +78,19 @@ class OAuthStore:
         self._clients: dict[str, ClientModel | None] = {}
         self.failure_actions: list[FailureAction] = []
 
+    @property
+    def session(self) -> AsyncSession:
+        """The request's session; given as a factory, it is made only when a hook needs it."""
+        if isinstance(self._session, AsyncSession):
+            return self._session
+        return self._session()
+
     def after_failure(self, action: FailureAction) -> None:
         """Run `action` in its own transaction if this request ends in an error (see module doc)."""
         self.failure_actions.append(action)
 
     async def _committed(self, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`action` in a short transaction of its own, committed at once (see module doc)."""
         if self._sessions is None:
             return await action(self.session)
         async with self._sessions() as session, session.begin():
@@ -93,7 +110,10 @@ class OAuthStore:
         entry = cache.get(client_id)
         if entry is None:
             generation = cache.generation
-            entry = await load_client_entry(self.session, client_id)
+            # A short session of its own: client authentication (with its possible private_key_jwt
+            # jti record, which needs a connection too) happens before the request's own session
+            # opens, so no request ever holds one connection while waiting for a second.
+            entry = await self._committed(lambda session: load_client_entry(session, client_id))
             if entry is None:
                 return None  # unknown ids are not cached: a flood of them cannot fill memory
             cache.put(client_id, entry, generation)
@@ -115,9 +135,14 @@ class OAuthStore:
         self, username: str, password: str, client_id: str | None = None
     ) -> User | None:
         """The signin core; a failure's audit row is written even though the request fails."""
+
+        async def lookup(typed: str) -> User | None:
+            # A short session of its own: the connection is back in the pool before argon2 runs.
+            return await self._committed(lambda session: users.find_by_identifier(session, typed))
+
         check = bridge(
             users.check_credentials(
-                self.session,
+                lookup,
                 self.hasher,
                 username,
                 password,
@@ -146,31 +171,28 @@ class OAuthStore:
         bridge(self.session.flush())
 
     def find_code(self, code: str) -> AuthorizationCode | None:
-        return bridge(token_families.find_code(self.session, code))
+        return bridge(authorization_codes.find(self.session, code))
 
     def consume_code(self, row: AuthorizationCode) -> Consumed:
-        outcome = bridge(token_families.consume_code(self.session, row))
+        outcome = bridge(authorization_codes.consume(self.session, row))
         if outcome.reuse and outcome.family_id is not None:
             self._revoke_after_failure(outcome.family_id, "code_reuse", row.client_id, row.user_id)
         return outcome
 
     # Families and tokens ----------------------------------------------------------------------
 
-    def start_family(self, **kwargs: Any) -> TokenFamily:
+    def start_family(self, **kwargs: Any) -> FamilyRecord:
         lifetime = timedelta(seconds=self.settings.refresh_token_ttl)
         return bridge(token_families.start_family(self.session, lifetime=lifetime, **kwargs))
 
-    def family(self, family_id: str | None) -> TokenFamily | None:
-        return bridge(self.session.get(TokenFamily, family_id)) if family_id else None
-
-    def add_refresh_token(self, family: TokenFamily, parent_sha256: str | None = None) -> str:
-        return bridge(token_families.add_refresh_token(self.session, family, parent_sha256))
+    def add_refresh_token(self, family: FamilyRecord, parent_sha256: str | None = None) -> str:
+        return bridge(refresh_tokens.add(self.session, family, parent_sha256))
 
     def find_refresh(self, value: str) -> PresentedRefresh | None:
         idle = timedelta(seconds=self.settings.refresh_idle_ttl)
-        return bridge(token_families.find_refresh_token(self.session, value, idle=idle))
+        return bridge(refresh_tokens.find(self.session, value, idle=idle))
 
-    def revoke_family(self, family: TokenFamily, reason: str) -> None:
+    def revoke_family(self, family: FamilyRecord, reason: str) -> None:
         """Revoke now, in this request's transaction (a successful revocation request)."""
         bridge(
             token_families.revoke_family(
@@ -178,7 +200,7 @@ class OAuthStore:
             )
         )
 
-    def revoke_family_on_failure(self, family: TokenFamily, reason: str) -> None:
+    def revoke_family_on_failure(self, family: FamilyRecord, reason: str) -> None:
         """Revoke even though this request fails (reuse, a disabled user)."""
         self._revoke_after_failure(family.id, reason, family.client_id, family.user_id)
 
@@ -195,7 +217,7 @@ class OAuthStore:
     def rotate_refresh(self, presented: PresentedRefresh) -> Consumed:
         """The one conditional UPDATE that rotates (architecture §4); reuse revokes the family."""
         outcome = bridge(
-            token_families.consume_refresh_token(
+            refresh_tokens.rotate(
                 self.session,
                 presented,
                 idle=timedelta(seconds=self.settings.refresh_idle_ttl),
@@ -216,7 +238,7 @@ class OAuthStore:
             generation = cache.generation
             family_id = claims.get(FAMILY_CLAIM)
             verdict = bridge(
-                token_families.access_token_is_live(
+                access_token_denylist.is_live(
                     self.session,
                     jti=jti,
                     client_id=str(claims.get("client_id", "")),
@@ -229,7 +251,7 @@ class OAuthStore:
 
     def revoke_access_token(self, claims: dict[str, Any], client_id: str) -> None:
         async def revoke() -> None:
-            revoked = await token_families.revoke_access_token(
+            revoked = await access_token_denylist.revoke(
                 self.session,
                 jti=claims["jti"],
                 client_id=client_id,

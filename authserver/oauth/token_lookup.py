@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from authserver.db.models import TokenFamily
 from authserver.domain import identifiers
+from authserver.domain.token_families import FamilyRecord
 from authserver.oauth.access_tokens import verify_access_token
 from authserver.oauth.store import OAuthStore
 
@@ -18,7 +18,7 @@ class FoundToken:
     active: bool
     claims: dict[str, Any] = field(default_factory=dict)
     jti: str | None = None
-    family: TokenFamily | None = None
+    family: FamilyRecord | None = None
 
     def check_client(self, client: Any) -> bool:
         return bool(self.client_id == client.client_id)

@@ -71,3 +71,28 @@ async def test_I9_public_client_cannot_be_allowed_to_introspect(ctx: AppContext)
                 public=True,
                 introspection_allowed=True,
             )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example.com%2eevil.com/cb",
+        "https://app.example.com%E3%80%82evil.com/cb",
+        "https://ex%61mple.com/cb",
+        "https://evil.com%2fapp.example.com/cb",
+        "http://[::1%25eth0]/cb",
+        "https://[evil.com]/cb",
+    ],
+)
+def test_A2_a_host_a_browser_would_read_differently_is_refused(uri: str) -> None:
+    with pytest.raises(InvalidInput):
+        clients.validate_redirect_uri(uri)
+
+
+@pytest.mark.parametrize("resource", ["https://[x]/", "https://api.example.com/ x", "https://a%2eb.example/"])
+async def test_registration_refuses_malformed_resources(ctx: AppContext, resource: str) -> None:
+    async with ctx.transaction() as session:
+        with pytest.raises(InvalidInput):
+            await clients.create_client(
+                session, name="api", grant_types=["client_credentials"], resources=[resource]
+            )

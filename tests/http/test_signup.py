@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
@@ -134,6 +135,10 @@ DECODING_CASES: dict[str, tuple[dict[str, Any], int]] = {
     "nul in email": ({"json": GOOD | {"email": "a\x00@example.com"}}, 400),
     "nul in username": ({"json": GOOD | {"username": "ali\x00ce"}}, 400),
     "nul in form": (_raw("email=a%00%40example.com&username=x&password=y", FORM), 400),
+    "repeated json key": (
+        _raw(b'{"email": "a@example.com", "email": "b@example.com"}', "application/json"),
+        400,
+    ),
     "content-length not ascii": (
         {"content": b"{}", "headers": {"content-type": "application/json", "content-length": "²".encode()}},
         400,
@@ -153,24 +158,39 @@ async def test_L6_undecodable_input_is_400_on_both_backends(
 
 
 @pytest.mark.parametrize("settings_overrides", [{"signup_reveals_conflicts": False}])
-async def test_U9_taken_and_free_email_take_the_same_time(client: httpx.AsyncClient, ctx: AppContext) -> None:
-    """With conflicts hidden, a taken email costs the same argon2 work as a free one."""
+async def test_U9_taken_and_free_email_take_the_same_time(
+    client: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With conflicts hidden, a taken email costs the same argon2 work as a free one.
+
+    The work is counted exactly (one hash each), and the time is compared on medians of
+    interleaved requests, with a tolerance wide enough for a shared machine: the leak this
+    guards against was ~3 ms against ~180 ms, a ratio no noise comes near.
+    """
+    hashes: list[str] = []
+    real_hash = ctx.hasher.hash
+
+    async def counting_hash(password: str) -> str:
+        hashes.append("hash")
+        return await real_hash(password)
+
+    monkeypatch.setattr(ctx.hasher, "hash", counting_hash)
     assert (await client.post("/signup", json=GOOD)).status_code == 202
     taken: list[float] = []
     free: list[float] = []
-    for i in range(6):  # interleaved, so machine noise hits both series alike
+    for i in range(10):  # interleaved, so machine noise hits both series alike
         for series, body in (
             (taken, GOOD | {"username": f"other{i}"}),
             (free, {"email": f"new{i}@example.com", "username": f"new{i}", "password": PASSWORD}),
         ):
+            before = len(hashes)
             started = time.perf_counter()
             response = await client.post("/signup", json=body)
             series.append(time.perf_counter() - started)
             assert response.status_code == 202 and response.json() == {"status": "accepted"}
+            assert len(hashes) == before + 1  # the same argon2 work on both paths
     taken_median, free_median = statistics.median(taken), statistics.median(free)
-    # Both are dominated by one argon2id hash (~0.1 s); without it a taken email answered in ~3 ms.
-    assert abs(taken_median - free_median) < 0.35 * free_median, (taken, free)
-    assert taken_median > 0.5 * free_median
+    assert abs(taken_median - free_median) < 0.5 * max(taken_median, free_median), (taken, free)
 
 
 @pytest.mark.parametrize("settings_overrides", [{"signup_reveals_conflicts": False}])
@@ -183,3 +203,29 @@ async def test_U9_surrogate_password_answers_alike_on_taken_and_free_email(
         body = b'{"email": "' + email + b'", "username": "u' + email[:3] + b'", ' + bad + b"}"
         response = await client.post("/signup", **_raw(body, "application/json"))
         assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"db_pool_size": 1}])
+async def test_a_signup_flood_does_not_hold_database_connections(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """argon2 runs before the first query: signups queued behind the hash slots hold no
+    connection, so a token request with a pool of one connection is not kept waiting."""
+    from tests.oauth.helpers import make_client
+
+    app = await make_client(ctx)
+    finished: list[str] = []
+
+    async def signup(n: int) -> None:
+        body = {"email": f"flood{n}@example.com", "username": f"flood{n}", "password": PASSWORD}
+        assert (await client.post("/signup", json=body)).status_code == 201
+        finished.append("signup")
+
+    async def token() -> None:
+        await asyncio.sleep(0.05)  # the signups are queued by now
+        response = await client.post("/token", data={"grant_type": "client_credentials"}, auth=app.basic)
+        assert response.status_code == 200
+        finished.append("token")
+
+    await asyncio.wait_for(asyncio.gather(*(signup(n) for n in range(8)), token()), timeout=120)
+    assert finished.index("token") < len(finished) - 1, finished

@@ -262,3 +262,18 @@ async def test_no_tokens_for_a_code_of_a_user_disabled_since(
         await users.set_disabled(session, user.id, True)
     response = await client.post("/token", data=exchange(code, verifier), auth=app.basic)
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+async def test_T7_reuse_by_a_client_without_the_code_grant_also_revokes(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app = await make_client(ctx, grants=("authorization_code",))
+    other = await make_client(ctx, grants=("client_credentials",))
+    rs = await make_resource_server(ctx)
+    user = await make_user(ctx)
+    verifier, challenge = pkce_pair()
+    code = await get_code(ctx, app, user, challenge=challenge)
+    tokens = (await client.post("/token", data=exchange(code, verifier), auth=app.basic)).json()
+    stolen = await client.post("/token", data=exchange(code, verifier), auth=other.basic)
+    assert stolen.status_code == 400
+    assert await introspect(client, rs, tokens["access_token"]) == {"active": False}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import httpx
@@ -133,3 +134,91 @@ async def test_L4_operators_see_why_a_client_failed(
     assert refused and refused[-1].reason == "wrong or expired client secret"  # type: ignore[attr-defined]
     assert refused[-1].client_id is None or refused[-1].client_id == app.client_id  # type: ignore[attr-defined]
     assert all("wrong secret" not in line for line in server_logging.lines())
+
+
+async def test_T4_two_authorization_headers_or_a_header_with_body_credentials(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app = await make_client(ctx)
+    other = await make_client(ctx, auth_method="client_secret_post")
+    good = "Basic " + base64.b64encode(f"{app.client_id}:{app.secret}".encode()).decode()
+    twice = await client.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers=[("Authorization", good), ("Authorization", "Basic Zm9vOmJhcg==")],  # type: ignore[arg-type]
+    )
+    assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
+    body = {
+        "grant_type": "client_credentials",
+        "client_id": other.client_id,
+        "client_secret": other.secret or "",
+    }
+    for header in ("Bearer x", "Basic\t" + good.split()[1], good):
+        mixed = await client.post("/token", data=body, headers={"Authorization": header})
+        assert mixed.status_code == 400 and mixed.json()["error"] == "invalid_request", header
+
+
+async def test_T3_basic_scheme_is_case_insensitive_and_any_whitespace(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app = await make_client(ctx)
+    credentials = base64.b64encode(f"{app.client_id}:{app.secret}".encode()).decode()
+    for header in (f"basic {credentials}", f"Basic\t{credentials}", f"BASIC  {credentials}"):
+        response = await client.post(
+            "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": header}
+        )
+        assert response.status_code == 200, header
+    bearer = await client.post(
+        "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Bearer x"}
+    )
+    assert bearer.status_code == 401 and bearer.json()["error"] == "invalid_client"
+
+
+async def test_T3_a_public_client_id_reads_like_an_unknown_one(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    public = await make_client(ctx, grants=("authorization_code",), public=True)
+    known = await client.post("/introspect", data={"token": "x", "client_id": public.client_id})
+    unknown = await client.post("/introspect", data={"token": "x", "client_id": "NoSuchClient000"})
+    assert known.status_code == unknown.status_code == 401
+    assert known.json() == unknown.json()
+
+
+@pytest.mark.parametrize("path", sorted(ENDPOINTS))
+async def test_T1_parameters_in_the_url_are_refused_and_never_logged(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    path: str,
+    server_logging,  # type: ignore[no-untyped-def]
+) -> None:
+    app = await make_resource_server(ctx)
+    response = await client.post(
+        path + "?client_secret=url-secret-value", data=ENDPOINTS[path], auth=app.basic
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert all("url-secret-value" not in line for line in server_logging.lines())
+    assert any(r.name == "authserver.access" for r in server_logging.records)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"db_pool_size": 2}])
+async def test_T12_concurrent_assertions_never_wait_for_a_second_connection(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """Each private_key_jwt request records its jti on a connection of its own; with a pool of 2
+    and 20 concurrent requests none may hold one connection while waiting for another."""
+    from joserfc.jwk import RSAKey
+
+    from tests.oauth.test_private_key_jwt import assertion, register, token
+
+    key = RSAKey.generate_key(2048, private=True)
+    client_id = await register(ctx, key)
+    same = assertion(key, client_id)
+    answers = await asyncio.wait_for(
+        asyncio.gather(
+            *(token(client, assertion(key, client_id)) for _ in range(10)),
+            *(token(client, same) for _ in range(10)),
+        ),
+        timeout=60,
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(200) == 11 and statuses.count(401) == 9, statuses

@@ -232,3 +232,12 @@ async def test_T4_body_client_id_must_equal_assertion_sub(
         "/token", data=form | {"client_id": client_id, "client_assertion": assertion(rsa, client_id)}
     )
     assert same.status_code == 200, same.text
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+async def test_L6_integer_too_big_for_a_float_is_invalid_client(
+    client: httpx.AsyncClient, ctx: AppContext, rsa: RSAKey, claim: str
+) -> None:
+    client_id = await register(ctx, rsa)
+    response = await token(client, assertion(rsa, client_id, **{claim: int("9" * 400)}))
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client", response.text

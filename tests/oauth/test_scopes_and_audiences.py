@@ -139,3 +139,29 @@ async def test_code_redirect_uri_is_required_and_exact(client: httpx.AsyncClient
             data["redirect_uri"] = wrong
         response = await client.post("/token", data=data, auth=app.basic)  # type: ignore[attr-defined]
         assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("resource", ["https://[evil.com]/", "http://[::1", "https://a]/", "not a uri", "#"])
+async def test_L6_malformed_resource_is_invalid_target(
+    client: httpx.AsyncClient, ctx: AppContext, resource: str
+) -> None:
+    app = await make_client(ctx, resources=(API,))
+    response = await client.post(
+        "/token", data={"grant_type": "client_credentials", "resource": resource}, auth=app.basic
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_target"
+
+
+async def test_R1_used_refresh_token_from_another_client_revokes_its_family(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app, tokens = await password_login(client, ctx)
+    thief = await make_client(ctx, grants=("client_credentials",))
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    rotated = await client.post("/token", data=form, auth=app.basic)  # type: ignore[attr-defined]
+    assert rotated.status_code == 200
+    stolen = await client.post("/token", data=form, auth=thief.basic)  # the used token, elsewhere
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    newest = {"grant_type": "refresh_token", "refresh_token": rotated.json()["refresh_token"]}
+    dead = await client.post("/token", data=newest, auth=app.basic)  # type: ignore[attr-defined]
+    assert dead.status_code == 400 and dead.json()["error"] == "invalid_grant"

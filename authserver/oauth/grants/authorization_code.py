@@ -62,12 +62,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     # The token endpoint's half ------------------------------------------------------------------
 
     def validate_token_request(self) -> None:
-        client = token_request.authenticate_client(self)
+        # The code is looked at before the client's grants: a used code presented by any
+        # authenticated client, even one not registered for this grant, revokes (T7).
+        client = token_request.authenticate_client(self, check_grant=False)
         form = self.request.form
         code = form.get("code")
         if not code:
             raise InvalidRequestError("code is required.")
-        row = self._find_code(code, client.client_id)
+        row = self._find_code(code, client)
         if form.get("redirect_uri") != row.redirect_uri:  # T6: present and identical
             raise InvalidGrantError("redirect_uri does not match the authorization request.")
         pkce.verify_code_verifier(row.code_challenge, form.get("code_verifier"))
@@ -77,18 +79,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         self.audience = resource_indicators.within_grant(form.get("resource"), authorized)
         self.code = row
 
-    def _find_code(self, code: str, client_id: str) -> AuthorizationCode:
+    def _find_code(self, code: str, client: Any) -> AuthorizationCode:
         store = self.server.store
         row: AuthorizationCode | None = (
             store.find_code(code) if identifiers.is_safe_token(code, 256) else None
         )
-        if row is None:
-            raise InvalidGrantError("The code is not valid.")
-        if row.used_at is not None:
+        if row is not None and row.used_at is not None:
             # Second use, by this client or any other (T7): revoke what the first use issued.
             store.consume_code(row)
             raise InvalidGrantError("The code has already been used.")
-        if row.client_id != client_id or row.expires_at <= utcnow():  # T5, T8
+        token_request.require_grant(self, client)  # T9, after the reuse check
+        if row is None or row.client_id != client.client_id or row.expires_at <= utcnow():  # T5, T8
             raise InvalidGrantError("The code is not valid.")
         return row
 
@@ -106,6 +107,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             self.request.client,
             scopes,
             self.audience,
+            user_id=user.id,
             user=user,
             auth_time=row.auth_time,
             new_family_id=consumed.family_id,

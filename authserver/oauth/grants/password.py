@@ -39,7 +39,14 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: igno
             raise InvalidGrantError("Invalid username or password.")
         scopes, roles = token_request.delegable_by(store, user, requested)
         self.context = IssueContext(
-            self.GRANT_TYPE, client, scopes, audience, user=user, auth_time=auth_time_now(), roles=roles
+            self.GRANT_TYPE,
+            client,
+            scopes,
+            audience,
+            user_id=user.id,
+            user=user,
+            auth_time=auth_time_now(),
+            roles=roles,
         )
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:

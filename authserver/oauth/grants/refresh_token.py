@@ -12,7 +12,8 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 
 from authserver.domain import identifiers, scope_policy
-from authserver.domain.token_families import PresentedRefresh
+from authserver.domain.refresh_tokens import PresentedRefresh
+from authserver.domain.token_families import FamilyRecord
 from authserver.oauth import resource_indicators
 from authserver.oauth.grants import token_request
 from authserver.oauth.issuance import IssueContext
@@ -25,12 +26,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def validate_token_request(self) -> None:
         store = self.server.store
-        client = token_request.authenticate_client(self)
+        client = token_request.authenticate_client(self, check_grant=False)  # reuse first, as for codes
         value = self.request.form.get("refresh_token")
         if not value:
             raise InvalidRequestError("refresh_token is required.")
         presented = store.find_refresh(value) if identifiers.is_safe_token(value, 256) else None
-        if presented is None or presented.family.client_id != client.client_id:  # R1
+        foreign = presented is not None and presented.family.client_id != client.client_id
+        if foreign and presented is not None and presented.token.used_at is not None:
+            # A used token in another client's hands was stolen: reuse, whoever presents it.
+            store.revoke_family_on_failure(presented.family, "refresh_reuse")
+            raise InvalidGrantError("The refresh token is not valid for this client.")
+        token_request.require_grant(self, client)  # T9, after the reuse check
+        if presented is None or foreign:  # R1
             raise InvalidGrantError("The refresh token is not valid for this client.")
         if presented.family.revoked_at is not None:
             raise InvalidGrantError("The refresh token has been revoked.")
@@ -45,19 +52,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         self.presented = presented
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        store = self.server.store
+        store, presented = self.server.store, self.presented
         family = self.rotate()
-        user = store.user(family.user_id) if family.user_id else None
-        if user is None or user.disabled:
+        if presented.user_id is None or presented.user_disabled:
             store.revoke_family_on_failure(family, "user_disabled")
             raise InvalidGrantError("The refresh token has been revoked.")
-        scopes, roles = token_request.delegable_by(store, user, self.scopes)
+        scopes, roles = token_request.delegable_by(store, presented.user_id, self.scopes)
         context = IssueContext(
             self.GRANT_TYPE,
             self.request.client,
             scopes,
             self.audience,
-            user=user,
+            user_id=presented.user_id,
             auth_time=family.auth_time,
             family=family,
             rotated_refresh_sha256=self.presented.token.token_sha256,
@@ -65,7 +71,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         )
         return 200, self.server.issuer.issue(context), self.TOKEN_RESPONSE_HEADER
 
-    def rotate(self) -> Any:
+    def rotate(self) -> FamilyRecord:
         """Mark the presented token used, by the one conditional UPDATE (architecture §4)."""
         outcome = self.server.store.rotate_refresh(self.presented)
         if not outcome.ok:

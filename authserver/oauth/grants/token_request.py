@@ -17,12 +17,17 @@ from authserver.oauth import client_auth
 from authserver.oauth.client_model import ClientModel
 
 
-def authenticate_client(grant: Any) -> ClientModel:
+def authenticate_client(grant: Any, *, check_grant: bool = True) -> ClientModel:
     client: ClientModel = grant.server.authenticate_client(grant.request, client_auth.TOKEN_ENDPOINT_METHODS)
-    if not client.check_grant_type(grant.GRANT_TYPE):
-        raise UnauthorizedClientError(f"The client is not registered for grant_type={grant.GRANT_TYPE}.")
+    if check_grant:
+        require_grant(grant, client)
     grant.request.client = client
     return client
+
+
+def require_grant(grant: Any, client: ClientModel) -> None:
+    if not client.check_grant_type(grant.GRANT_TYPE):
+        raise UnauthorizedClientError(f"The client is not registered for grant_type={grant.GRANT_TYPE}.")
 
 
 def requested_scopes(grant: Any) -> list[str] | None:
@@ -42,10 +47,10 @@ def within(requested: list[str] | None, allowed: list[str], what: str) -> list[s
     return requested
 
 
-def delegable_by(store: Any, user: User, scopes: list[str]) -> tuple[list[str], list[str]]:
+def delegable_by(store: Any, user: User | str, scopes: list[str]) -> tuple[list[str], list[str]]:
     """(scopes the user may delegate, the user's roles). Roles are read only when they matter."""
     settings = store.settings
     if not settings.role_scopes and scope_policy.ROLES_SCOPE not in scopes:
         return scopes, []
-    roles: list[str] = store.roles(user.id)
+    roles: list[str] = store.roles(user if isinstance(user, str) else user.id)
     return scope_policy.delegable(scopes, roles, settings.role_scopes), roles

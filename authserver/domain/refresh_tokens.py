@@ -1,0 +1,191 @@
+"""Refresh tokens (RFC 6749 §6): find one, rotate it, add the next (architecture §4).
+
+A refresh token is consumed by one conditional UPDATE (`... WHERE used_at IS NULL` and the family
+still live) whose row count decides the single winner, even across workers. Presenting a used
+token again is reuse; the caller revokes the family (RFC 9700 §4.14.2).
+
+This is the hot path of the refresh grant, so the statements are built once, over the tables,
+with bind parameters: building SQLAlchemy expressions per request, and the ORM's bookkeeping,
+cost more CPU than the queries themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authserver.db.models import RefreshToken, TokenFamily, User
+from authserver.db.rows import affected
+from authserver.db.types import utcnow
+from authserver.domain import audit
+from authserver.domain.token_families import Consumed, FamilyRecord, digest, new_opaque_token
+
+_tokens = cast(Table, RefreshToken.__table__)
+_families = cast(Table, TokenFamily.__table__)
+_users = cast(Table, User.__table__)
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    token_sha256: str
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PresentedRefresh:
+    token: RefreshRecord
+    family: FamilyRecord
+    live: bool  # unused, in a live family, when it was looked up
+    user_id: str | None = None  # the family's user, if the account still exists
+    user_disabled: bool = True
+
+
+# The one definition of a live family: not revoked, within absolute lifetime and idle timeout.
+_FAMILY_IS_LIVE = and_(
+    _families.c.revoked_at.is_(None),
+    _families.c.expires_at > bindparam("now"),
+    _families.c.last_used_at > bindparam("idle_cutoff"),
+)
+
+_FIND = (
+    select(
+        _tokens.c.token_sha256,
+        _tokens.c.used_at,
+        _families.c.id,
+        _families.c.client_id,
+        _families.c.user_id,
+        _families.c.scope,
+        _families.c.audience,
+        _families.c.grant_type,
+        _families.c.auth_time,
+        _families.c.created_at,
+        _families.c.expires_at,
+        _families.c.revoked_at,
+        and_(_tokens.c.used_at.is_(None), _FAMILY_IS_LIVE).label("live"),
+        _users.c.id.label("account"),
+        _users.c.disabled,
+    )
+    .select_from(
+        _tokens.join(_families, _families.c.id == _tokens.c.family_id).outerjoin(
+            _users, _users.c.id == _families.c.user_id
+        )
+    )
+    .where(_tokens.c.token_sha256 == bindparam("sha"))
+)
+
+_LIVE_FAMILY = select(_families.c.id).where(_families.c.id == bindparam("fam"), _FAMILY_IS_LIVE)
+_UNUSED_IN_LIVE_FAMILY = and_(
+    _tokens.c.used_at.is_(None), _tokens.c.family_id == _LIVE_FAMILY.scalar_subquery()
+)
+# Rotation: the presented token itself.
+_MARK_PRESENTED = (
+    update(_tokens)
+    .where(_tokens.c.token_sha256 == bindparam("sha"), _UNUSED_IN_LIVE_FAMILY)
+    .values(used_at=bindparam("at"))
+)
+# Grace retry: the presented token's child, only while it is the only one.
+_ONLY_CHILD = (
+    select(func.count()).select_from(_tokens).where(_tokens.c.parent_sha256 == bindparam("sha"))
+).scalar_subquery() == 1
+_MARK_ONLY_CHILD = (
+    update(_tokens)
+    .where(_tokens.c.parent_sha256 == bindparam("sha"), _ONLY_CHILD, _UNUSED_IN_LIVE_FAMILY)
+    .values(used_at=bindparam("at"))
+)
+_TOUCH_FAMILY = (
+    update(_families).where(_families.c.id == bindparam("fam")).values(last_used_at=bindparam("at"))
+)
+_USED_AT = select(_tokens.c.used_at).where(_tokens.c.token_sha256 == bindparam("sha"))
+_ADD = insert(_tokens)
+
+
+async def find(session: AsyncSession, value: str, *, idle: timedelta) -> PresentedRefresh | None:
+    """The token, its family and whether its user can still use it, in one round trip."""
+    now = utcnow()
+    found = await session.execute(_FIND, {"sha": digest(value), "now": now, "idle_cutoff": now - idle})
+    row = found.first()
+    if row is None:
+        return None
+    family = FamilyRecord(
+        id=row.id,
+        client_id=row.client_id,
+        user_id=row.user_id,
+        scope=row.scope,
+        audience=row.audience,
+        grant_type=row.grant_type,
+        auth_time=row.auth_time,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+    return PresentedRefresh(
+        RefreshRecord(row.token_sha256, row.used_at),
+        family,
+        bool(row.live),
+        user_id=row.account,
+        user_disabled=bool(row.disabled) if row.account is not None else True,
+    )
+
+
+async def rotate(
+    session: AsyncSession, presented: PresentedRefresh, *, idle: timedelta, grace: timedelta
+) -> Consumed:
+    """Mark the presented token used in one conditional UPDATE that also checks, in the query,
+    that its family is live (not revoked, within absolute lifetime and idle timeout). Row count
+    1 wins.
+
+    Otherwise the token was used before. Inside the grace window (off by default) a retry by a
+    client that lost the response is let through only by a second conditional UPDATE that marks
+    the child issued last time as used, once only: the child must still be the presented
+    token's only one. So the family keeps exactly one live refresh token, and a second retry
+    (whether it races the first, as on PostgreSQL, or comes after it, as SQLite's serialised
+    writers make it) is reuse. On reuse the caller revokes the whole family, in a transaction of
+    its own.
+    """
+    now = utcnow()
+    family = presented.family
+    sha = presented.token.token_sha256
+    params = {"sha": sha, "fam": family.id, "now": now, "idle_cutoff": now - idle, "at": now}
+
+    async def mark(statement: object) -> bool:
+        if affected(await session.execute(statement, params)) != 1:  # type: ignore[call-overload]
+            return False
+        await session.execute(_TOUCH_FAMILY, params)
+        return True
+
+    if await mark(_MARK_PRESENTED):
+        return Consumed(ok=True, family_id=family.id)
+    used_at = await session.scalar(_USED_AT, {"sha": sha})
+    if used_at is None:
+        return Consumed(ok=False, family_id=family.id)  # family expired, idle or revoked
+    if grace and used_at > now - grace and await mark(_MARK_ONLY_CHILD):
+        await audit.record(
+            session,
+            "refresh.grace_retry",
+            user_id=family.user_id,
+            client_id=family.client_id,
+            family_id=family.id,
+        )
+        return Consumed(ok=True, family_id=family.id)
+    return Consumed(ok=False, family_id=family.id, reuse=True)
+
+
+async def add(session: AsyncSession, family: FamilyRecord, parent_sha256: str | None = None) -> str:
+    """A new refresh token in `family`; only its SHA-256 is stored (architecture §2)."""
+    value = new_opaque_token()
+    await session.execute(
+        _ADD,
+        {
+            "token_sha256": digest(value),
+            "family_id": family.id,
+            "scope": family.scope,
+            "parent_sha256": parent_sha256,
+            "created_at": utcnow(),
+            "used_at": None,
+        },
+    )
+    return value
