@@ -49,7 +49,7 @@ def client_ip(request: Request) -> str | None:
 
 async def run_endpoint(request: Request, path: str, step: Step) -> Response:
     ctx: AppContext = request.app.state.ctx
-    if request.url.query:
+    if request.scope.get("query_string"):
         # RFC 6749 §2.3.1 / §3.2: credentials and parameters go in the body, never in the URL,
         # where proxies and logs keep them.
         raise ApiError(400, "invalid_request", "Send parameters in the request body, not in the URL.")
@@ -124,11 +124,16 @@ def _grant_label(request: ParsedRequest) -> str:
     return grant if grant in GRANT_LABELS else "other"
 
 
+_OWN_HEADERS = frozenset({"content-type", "cache-control", "pragma", "content-length"})
+
+
 def _json(result: Result) -> Response:
     status, body, headers = result
-    response = JSONResponse(body, status_code=status)
-    for name, value in headers:
-        if name.lower() not in ("content-type", "cache-control", "pragma"):
-            response.headers[name] = value
-    response.headers.update(NO_STORE)  # T2: every token endpoint answer, errors included
+    response = JSONResponse(body, status_code=status, headers=NO_STORE)  # T2: errors included
+    # Authlib's extra headers (WWW-Authenticate) appended as raw pairs: no per-header rescans.
+    response.raw_headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers
+        if name.lower() not in _OWN_HEADERS
+    )
     return response
