@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable f
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import ceiling, database, ours, peer, report, workloads
-from benchmarks.target import Target
+from benchmarks.target import Call, Target
 
 LEVELS = (16, 64, 256)
 
@@ -157,7 +157,7 @@ class Bench:
         if workload.key == "refresh":
             self.audit_refresh()
 
-    def checked_call(self, target: Target, workload: str) -> workloads.Call | str:
+    def checked_call(self, target: Target, workload: str) -> Call | str:
         """The workload's request if the server answers it correctly, else why it is not measured."""
         call = target.call(workload)
         if call is None:
@@ -177,7 +177,7 @@ class Bench:
         return call
 
     def measure(
-        self, target: Target, workload: str, call: workloads.Call, connections: int
+        self, target: Target, workload: str, call: Call, connections: int
     ) -> workloads.Measurement:
         rounds = []
         for _ in range(self.args.rounds):
@@ -239,7 +239,7 @@ def setup_lines(args: argparse.Namespace, db: database.Database, argv: list[str]
         + f", one Node {node_version()} process, in-memory adapter, RS256 JWT access tokens",
         f"load: `wrk -t2 -cN --latency` on the same cores, {args.duration:g} s per run after "
         f"{args.warmup:g} s of warm-up, {args.rounds} round(s) per cell (median), levels {args.levels} "
-        "(password grant: one eighth, at least 2)",
+        "(password grant: one sixteenth, at least 2)",
         f"command: `{shlex.join(['python', 'benchmarks/run.py', *argv])}`",
     ]
     return lines

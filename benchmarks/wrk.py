@@ -99,7 +99,7 @@ def run(
     threads: int = 2,
     script: Path | None = None,
     script_args: list[str] | None = None,
-    timeout_s: int = 10,
+    timeout_s: int = 30,
 ) -> WrkResult:
     """One wrk run; a generous --timeout so slow answers count in p99 rather than as errors."""
     threads = min(threads, connections)
