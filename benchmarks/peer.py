@@ -49,6 +49,12 @@ def install() -> None:
     subprocess.run(["npm", "ci", "--prefix", str(PEER_DIR), "--no-audit", "--no-fund"], check=True)
 
 
+def warnings(workdir: Path) -> list[str]:
+    """What the peer warned about at start (such as the Node version it prefers), for the notes."""
+    log = workdir / "peer.log"
+    return [line for line in log.read_text().splitlines() if "WARNING" in line] if log.exists() else []
+
+
 def _secret() -> str:
     return secrets.token_urlsafe(24)
 

@@ -176,9 +176,7 @@ class Bench:
         self.checks.append(f"{target.label}, {workload}: 200, {seen}")
         return call
 
-    def measure(
-        self, target: Target, workload: str, call: Call, connections: int
-    ) -> workloads.Measurement:
+    def measure(self, target: Target, workload: str, call: Call, connections: int) -> workloads.Measurement:
         rounds = []
         for _ in range(self.args.rounds):
             if workload == "refresh":
@@ -278,10 +276,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"oidc-provider asked to introspect its own JWT access token: HTTP "
                 f"{answer.status_code} `{answer.text[:160]}`"
             )
+            bench.notes += [f"oidc-provider's log: `{line}`" for line in peer.warnings(workdir)]
     results = report.Report(
         started=started,
         machine=report.describe_machine(),
-        setup=setup_lines(args, db, argv),
+        setup=[
+            *setup_lines(args, db, argv),
+            f"wall time: {(datetime.now(UTC) - started).seconds / 60:.1f} min",
+        ],
         measurements=bench.measurements,
         ceiling=measured_ceiling,
         checks=bench.checks,
