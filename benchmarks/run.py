@@ -31,7 +31,21 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable f
 from benchmarks import ceiling, database, ours, peer, report, workloads
 from benchmarks.target import Call, Target
 
-LEVELS = (16, 64, 256)
+# Defaults of a full run, and of --quick (which writes where full runs' committed results are not).
+FULL: dict[str, object] = {
+    "levels": "16,64,256",
+    "duration": 8.0,
+    "warmup": 1.0,
+    "rounds": 1,
+    "results_dir": report.RESULTS_DIR,
+}
+QUICK: dict[str, object] = {
+    "levels": "64",
+    "duration": 2.0,
+    "warmup": 0.5,
+    "rounds": 1,
+    "results_dir": report.RESULTS_DIR / "scratch",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,16 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where to create and drop the throwaway database (default: %(default)s)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--levels", help=f"wrk connections, comma-separated (default: {FULL['levels']})")
+    parser.add_argument("--duration", type=float, help=f"seconds per wrk run (default: {FULL['duration']})")
     parser.add_argument(
-        "--levels",
-        default=",".join(map(str, LEVELS)),
-        help="wrk connections, comma-separated (default: %(default)s)",
+        "--warmup", type=float, help=f"seconds of wrk before each run (default: {FULL['warmup']})"
     )
-    parser.add_argument(
-        "--duration", type=float, default=8, help="seconds per wrk run (default: %(default)s)"
-    )
-    parser.add_argument("--warmup", type=float, default=1, help="seconds of wrk before each timed run")
-    parser.add_argument("--rounds", type=int, default=1, help="wrk runs per cell; the median is reported")
+    parser.add_argument("--rounds", type=int, help="wrk runs per cell, the median is reported (default: 1)")
     parser.add_argument(
         "--workloads",
         default=",".join(w.key for w in workloads.WORKLOADS),
@@ -71,10 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.levels, args.duration, args.warmup, args.rounds = "64", 2, 0.5, 1
-        args.results_dir = args.results_dir or report.RESULTS_DIR / "scratch"
-    args.results_dir = args.results_dir or report.RESULTS_DIR
+    for name, default in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:  # an explicit flag wins over --quick
+            setattr(args, name, default)
+    unknown = set(args.workloads.split(",")) - {w.key for w in workloads.WORKLOADS}
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
     return args
 
 
@@ -206,7 +218,8 @@ class Bench:
             if not isinstance(target, ours.AuthServer):
                 self.audit.append(
                     f"- {target.label}: wrk counted {tally.rotations:,} rotations and "
-                    f"{tally.failed} failures (in memory: no rows to count)."
+                    f"{tally.failed} failures ({tally.exhausted} of them on chains broken by an earlier "
+                    "failure; in memory: no rows to count)."
                 )
                 continue
             rows = database.audit_rotations(target.db.url, target.clients["app"].client_id)
@@ -214,6 +227,7 @@ class Bench:
             verdict = "**0 lost, 0 doubled**" if not problems else "**PROBLEMS: " + "; ".join(problems) + "**"
             self.audit.append(
                 f"- authserver: wrk got {tally.rotations:,} rotated tokens ({tally.failed} failures, "
+                f"{tally.exhausted} of them on chains broken by an earlier failure, "
                 f"≤{tally.in_flight} in flight when wrk stopped); the database has {rows.rotations:,} "
                 f"rotations, {rows.used:,} used tokens, {rows.doubled} tokens rotated twice, "
                 f"{rows.families_with_several_live} families with >1 live token, {rows.revoked_families} "
@@ -234,7 +248,8 @@ def setup_lines(args: argparse.Namespace, db: database.Database, argv: list[str]
         f"authserver {git_commit()}: `authserver serve --workers {args.workers}`, {db.kind}",
         "peer: node-oidc-provider "
         + (peer.version() if not args.no_peer else "(not run)")
-        + f", one Node {node_version()} process, in-memory adapter, RS256 JWT access tokens",
+        + f", one Node {node_version()} process, its in-memory adapter (store without eviction), "
+        "RS256 JWT access tokens",
         f"load: `wrk -t2 -cN --latency` on the same cores, {args.duration:g} s per run after "
         f"{args.warmup:g} s of warm-up, {args.rounds} round(s) per cell (median), levels {args.levels} "
         "(password grant: one sixteenth, at least 2)",

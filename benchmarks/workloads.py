@@ -190,6 +190,7 @@ class RefreshTally:
     rotations: int = 0  # 200 answers carrying a new refresh token
     failed: int = 0
     in_flight: int = 0  # tokens sent when wrk stopped: the server may have rotated them
+    exhausted: int = 0  # requests sent with no chain left (after a failure broke one): always fail
 
     def add(self, counts: dict[str, int]) -> None:
         """Add one run's counts (refresh.lua's '@refresh' line).
@@ -202,6 +203,7 @@ class RefreshTally:
         self.rotations += counts.get("ok", 0)
         self.failed += answered_badly
         self.in_flight += taken - held - answered_badly
+        self.exhausted += counts.get("exhausted", 0)
 
 
 def measure_refresh(

@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 const [port, configPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, 'utf8'));
@@ -27,7 +29,13 @@ const RESOURCES = {
   [config.opaqueResource]: { accessTokenFormat: 'opaque' },
 };
 
+// oidc-provider's own in-memory adapter over its own store, but one that does not evict: the default
+// store keeps 1,000 entries, and at 256 connections the refresh workload's grants were evicted between
+// two uses of a chain (invalid_grant). Entries still expire with their tokens.
+const store = new LRU({ maxSize: 100_000_000 });
+
 const provider = new Provider(issuer, {
+  adapter: (model) => new MemoryAdapter(model, store),
   clients: config.clients,
   jwks: { keys: [signingJwk] },
   cookies: { keys: [config.cookieKey] },
