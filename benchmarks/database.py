@@ -21,7 +21,7 @@ from sqlalchemy import select, text
 
 from authserver.db.engine import make_engine, make_sessionmaker
 from authserver.db.models import TokenFamily
-from authserver.domain import token_families
+from authserver.domain import refresh_tokens, token_families
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -98,7 +98,7 @@ async def _clone_families(url: str, client_id: str, count: int) -> list[str]:
                     lifetime=template.expires_at - template.created_at,
                     auth_time=template.auth_time,
                 )
-                tokens.append(await token_families.add_refresh_token(session, family))
+                tokens.append(await refresh_tokens.add(session, family))
             return tokens
     finally:
         await engine.dispose()
