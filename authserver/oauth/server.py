@@ -16,7 +16,8 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from authserver.domain import scope_policy
 from authserver.oauth import client_assertion
-from authserver.oauth.access_tokens import sign_access_token, sign_id_token
+from authserver.oauth import id_tokens
+from authserver.oauth.access_tokens import sign_access_token
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
 from authserver.oauth.grants.password import PasswordGrant
@@ -143,15 +144,17 @@ class AuthServer(AuthorizationServer):  # type: ignore[misc]
         # ID tokens in the code flow, and on refresh of an OpenID family with the original
         # auth_time and no nonce (OIDC Core §12.2, R7).
         if user is not None and "openid" in scopes and (code is not None or family is not None):
-            token["id_token"] = sign_id_token(
+            token["id_token"] = id_tokens.sign_id_token(
                 store.keyring,
                 issuer=settings.issuer,
-                subject=user.id,
+                user=user,
                 client_id=client.client_id,
                 ttl=settings.access_token_ttl,
                 auth_time=auth_time,
                 nonce=code.get_nonce() if code is not None else None,
                 access_token=signed.value,
+                scopes=scopes,
+                sid=code.row.sid if code is not None else None,
             )
         self._pending = {
             "signed": signed,

@@ -1,44 +1,66 @@
-"""authorization_code (RFC 6749 §4.1) with PKCE; codes are single-use, hashed, short-lived."""
+"""authorization_code (RFC 6749 §4.1) with PKCE; codes are single-use, hashed, short-lived.
+
+`issue_code` is the authorization endpoint's side (`oauth/authorize.py` calls it once the user is
+signed in and consented); the grant class is the token endpoint's side.
+"""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import AuthorizationCode
 from authserver.db.types import utcnow
 from authserver.domain.token_families import digest
 
 
+async def issue_code(
+    session: AsyncSession,
+    *,
+    ttl: int,
+    client_id: str,
+    user_id: str,
+    redirect_uri: str,
+    scope: str,
+    code_challenge: str,
+    nonce: str | None,
+    resource: str | None,
+    auth_time: datetime,
+    sid: str | None,
+) -> str:
+    """Store a new code (its SHA-256 only, architecture §2) and return the value for the redirect.
+
+    `auth_time` is when the user really signed in (OIDC Core §2), not when the code was made.
+    """
+    code = secrets.token_urlsafe(32)  # 256 bits from the CSPRNG (T11)
+    now = utcnow()
+    session.add(
+        AuthorizationCode(
+            code_sha256=digest(code),
+            client_id=client_id,
+            user_id=user_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            code_challenge_method="S256",
+            resource=resource,
+            auth_time=auth_time,
+            sid=sid,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    )
+    await session.flush()
+    return code
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-
-    def generate_authorization_code(self) -> str:
-        return secrets.token_urlsafe(32)  # 256 bits (T11)
-
-    def save_authorization_code(self, code: str, request: Any) -> None:
-        store = self.server.store
-        data = request.payload.data
-        now = utcnow()
-        store.save_code(
-            AuthorizationCode(
-                code_sha256=digest(code),  # only the hash is stored (architecture §2)
-                client_id=request.client.client_id,
-                user_id=request.user.id,
-                redirect_uri=request.payload.redirect_uri,
-                scope=request.scope or "",
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                resource=data.get("resource"),
-                auth_time=getattr(request, "auth_time", None) or now,
-                created_at=now,
-                expires_at=now + timedelta(seconds=store.settings.auth_code_ttl),
-            )
-        )
 
     def query_authorization_code(self, code: str, client: Any) -> Any:
         row = self.server.store.find_code(code) if isinstance(code, str) else None
