@@ -87,6 +87,14 @@ def validate_redirect_uri(uri: str) -> str:
     return uri
 
 
+def validate_post_logout_uri(uri: str) -> str:
+    """OIDC RP-Initiated Logout §3.1: registered like a redirect URI, matched exactly at logout."""
+    try:
+        return validate_redirect_uri(uri)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, field="post_logout_redirect_uri") from None
+
+
 def parse_scopes(raw: str | Iterable[str]) -> list[str]:
     tokens = raw.split() if isinstance(raw, str) else [t for s in raw for t in s.split()]
     for token in tokens:
@@ -150,7 +158,9 @@ async def create_client(
     auth_method: str | None = None,
     resources: Iterable[str] = (),
     jwks: object = None,
+    post_logout_redirect_uris: Iterable[str] = (),
 ) -> RegisteredClient:
+    logout_uris = [validate_post_logout_uri(u) for u in dict.fromkeys(post_logout_redirect_uris)]
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("Client name must be 1 to 200 characters.", field="name")
@@ -188,6 +198,7 @@ async def create_client(
         scopes=parse_scopes(scopes),
         resources=[_validate_resource(r) for r in dict.fromkeys(resources)],
         jwks=validate_client_jwks(jwks) if jwks is not None else None,
+        post_logout_redirect_uris=logout_uris,
     )
     session.add(client)
     secret = None

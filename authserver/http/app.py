@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from authserver.context import AppContext
 from authserver.domain.errors import DomainError
-from authserver.http import discovery, health, introspection, jwks, revocation, signup, token
+from authserver.http import discovery, health, introspection, jwks, revocation, signup, token, userinfo
 from authserver.http.cors import CorsMiddleware
 from authserver.http.errors import (
     ApiError,
@@ -21,7 +23,32 @@ from authserver.http.errors import (
 )
 from authserver.http.security_headers import SecurityHeadersMiddleware
 from authserver.log import configure_logging
+from authserver.pages import account, authorize, consent, login, logout
+from authserver.pages import signup as signup_page
+from authserver.pages.browser import PageError
+from authserver.pages.rendering import error_page, static_file
 from authserver.settings import load_settings
+
+# The browser half (authserver/pages/): HTML, a CSRF token in every form, no CORS (C1).
+PAGE_ROUTES = [
+    Route("/authorize", authorize.authorization_endpoint, methods=["GET", "POST"]),
+    Route("/login", login.login_page, methods=["GET"]),
+    Route("/login", login.login_submit, methods=["POST"]),
+    Route("/register", signup_page.signup_page, methods=["GET"]),
+    Route("/register", signup_page.signup_submit, methods=["POST"]),
+    Route("/consent", consent.consent_page, methods=["GET"]),
+    Route("/consent", consent.consent_submit, methods=["POST"]),
+    Route("/account", account.account_page, methods=["GET"]),
+    Route("/account/consents/withdraw", account.withdraw_consent, methods=["POST"]),
+    Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
+    Route("/logout", logout.logout, methods=["GET", "POST"]),
+    Route("/static/{name}", static_file, methods=["GET"]),
+]
+
+
+async def handle_page_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return error_page(exc.kind, exc.status)
 
 
 def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
@@ -48,6 +75,8 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
                 methods=["GET"],
             ),
             Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
+            Route("/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
+            *PAGE_ROUTES,
         ],
         middleware=[
             Middleware(CorsMiddleware, origins=ctx.settings.cors_origins),
@@ -56,6 +85,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
         exception_handlers={
             ApiError: handle_api_error,
             DomainError: handle_domain_error,
+            PageError: handle_page_error,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from authserver.context import AppContext
+from authserver.oauth.authorize import PROMPTS
+from authserver.oauth.claims import CLAIMS_SUPPORTED
 from authserver.oauth.client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 
 JWKS_PATH = "/.well-known/jwks.json"
@@ -37,6 +39,11 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "private_key_jwt", "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
+        # OIDC Discovery §3: we refuse request objects (request_not_supported), so say so.
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
 
 
@@ -44,8 +51,12 @@ def openid_metadata(issuer: str) -> dict[str, Any]:
     return oauth_metadata(issuer) | {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", "offline_access", "roles"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "roles"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "claims_parameter_supported": False,
+        "userinfo_endpoint": issuer + "/userinfo",
+        "end_session_endpoint": issuer + "/logout",
+        "prompt_values_supported": list(PROMPTS),
     }
 
 

@@ -50,12 +50,14 @@ class AuthorizeError(Exception):
         *,
         redirect_uri: str | None = None,
         state: str | None = None,
+        page: str = "bad_request",
     ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.redirect_uri = redirect_uri
         self.state = state
+        self.page = page  # which sentence the error page shows when there is no redirect
 
     def location(self, issuer: str) -> str | None:
         """Where the browser goes with this error (RFC 6749 §4.1.2.1, RFC 9207 §2), if anywhere."""
@@ -105,10 +107,14 @@ def check_text(params: Mapping[str, object]) -> None:
 async def check_client(session: AsyncSession, params: Mapping[str, str]) -> Client:
     client_id = params.get("client_id", "")
     if not CLIENT_ID_RE.fullmatch(client_id):
-        raise AuthorizeError("invalid_client", "The request does not name a known application.")
+        raise AuthorizeError(
+            "invalid_client", "The request does not name a known application.", page="bad_client"
+        )
     client = await session.get(Client, client_id)
     if client is None:
-        raise AuthorizeError("invalid_client", "The request does not name a known application.")
+        raise AuthorizeError(
+            "invalid_client", "The request does not name a known application.", page="bad_client"
+        )
     return client
 
 
@@ -117,9 +123,11 @@ def check_redirect_uri(client: Client, params: Mapping[str, str]) -> str:
     requested = params.get("redirect_uri")
     if not requested:
         # RFC 9700 §2.1 / OIDC Core §3.1.2.1: always required, even with one registered URI.
-        raise AuthorizeError("invalid_request", "The request has no redirect_uri.")
+        raise AuthorizeError("invalid_request", "The request has no redirect_uri.", page="bad_redirect")
     if not redirect_uris.matches(requested, client.redirect_uris):
-        raise AuthorizeError("invalid_request", "The redirect_uri is not registered for this application.")
+        raise AuthorizeError(
+            "invalid_request", "The redirect_uri is not registered for this application.", page="bad_redirect"
+        )
     return requested
 
 

@@ -15,8 +15,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from authserver.domain import scope_policy
-from authserver.oauth import client_assertion
-from authserver.oauth import id_tokens
+from authserver.oauth import client_assertion, id_tokens
 from authserver.oauth.access_tokens import sign_access_token
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant

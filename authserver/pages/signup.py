@@ -1,0 +1,97 @@
+"""The signup page (/register): the same rules and messages as `POST /signup`, then signed in.
+
+`prompt=create` (OpenID Connect Prompt Create 1.0) starts a flow here. The account is made by
+the one domain service `users.create_user`, so the page and the API cannot drift apart. When
+`AUTHSERVER_SIGNUP_REVEALS_CONFLICTS=false`, a taken email or username gets a neutral sentence
+rather than "already exists"; the page still differs from a success (which signs the person in),
+so only email verification, when it lands, can hide existence completely (README: Signup).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authserver.context import AppContext
+from authserver.domain import users
+from authserver.domain.browser_sessions import Current
+from authserver.domain.errors import AccountExists, DomainError
+from authserver.domain.pending_requests import Pending
+from authserver.pages import browser, flow
+from authserver.pages.browser import PageError
+from authserver.pages.rendering import redirect, render
+
+
+def _page(
+    current: Current,
+    pending: Pending | None,
+    client_name: str | None,
+    *,
+    form: dict[str, str] | None = None,
+    message: str | None = None,
+    field: str | None = None,
+    conflict: bool = False,
+) -> Response:
+    values = form or {}
+    return render(
+        "signup.html",
+        status=400 if message or conflict else 200,
+        csrf=current.csrf_token,
+        request_id=pending.id if pending else None,
+        client_name=client_name,
+        email=browser.text(values, "email", 320),
+        username=browser.text(values, "username", 64),
+        message=message,
+        field=field,
+        conflict=conflict,
+        form_targets=[pending.params["redirect_uri"]] if pending else [],
+    )
+
+
+async def signup_page(request: Request) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    if not ctx.settings.signup_enabled:
+        raise PageError("signup_disabled", 403)
+    async with ctx.transaction() as session:
+        found = await browser.current(request, session)
+        current = await browser.ensure(request, session, found)
+        pending = await flow.find_pending(session, current, request.query_params.get("request"))
+        response = _page(current, pending, await flow.client_name(session, pending))
+    if found is None:
+        browser.set_cookie(response, ctx.settings, current)
+    return response
+
+
+async def signup_submit(request: Request) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    if not ctx.settings.signup_enabled:
+        raise PageError("signup_disabled", 403)
+    form = await browser.read_page_form(request)
+    async with ctx.transaction() as session:
+        current = browser.require_csrf(await browser.current(request, session), form)
+        pending = await flow.find_pending(session, current, form.get("request"))
+        try:
+            user = await users.create_user(
+                session,
+                ctx.hasher,
+                ctx.password_rules,
+                email=form.get("email"),
+                username=form.get("username"),
+                password=form.get("password"),
+                ip=browser.client_ip(request),
+            )
+        except AccountExists as error:
+            name = await flow.client_name(session, pending)
+            if ctx.settings.signup_reveals_conflicts:
+                return _page(current, pending, name, form=form, message=error.message)
+            return _page(current, pending, name, form=form, conflict=True)
+        except DomainError as error:
+            name = await flow.client_name(session, pending)
+            return _page(current, pending, name, form=form, message=error.message, field=error.field)
+        signed_in = await browser.sign_in(request, session, current, user)
+        if pending is None:
+            response = redirect("/account", after_post=True)
+        else:
+            response = await flow.resume(request, session, signed_in, pending, after_post=True)
+    browser.set_cookie(response, ctx.settings, signed_in)
+    return response
