@@ -92,12 +92,15 @@ async def load(session: AsyncSession, secret: object, lifetimes: Lifetimes) -> C
     if row is None:
         return None
     browser, user = row[0], row[1]
+    if user is not None and user.disabled:
+        # A disabled account is signed out for good: enabling it again does not revive the session.
+        await session.execute(delete(BrowserSession).where(BrowserSession.id == browser.id))
+        return None
     if browser.last_seen_at < now - TOUCH_EVERY:
         await session.execute(
             update(BrowserSession).where(BrowserSession.id == browser.id).values(last_seen_at=now)
         )
-    # A disabled account is signed out everywhere at once: its sessions no longer count.
-    return Current(browser, None if user is None or user.disabled else user, usable)
+    return Current(browser, user, usable)
 
 
 async def start(

@@ -37,7 +37,10 @@ class Flow:
 
 async def openid_app(ctx: AppContext, **kwargs: Any) -> RegisteredApp:
     return await make_client(
-        ctx, grants=CODE_GRANTS, scope=kwargs.pop("scope", "openid profile email offline_access read"), **kwargs
+        ctx,
+        grants=CODE_GRANTS,
+        scope=kwargs.pop("scope", "openid profile email offline_access read"),
+        **kwargs,
     )
 
 
@@ -94,6 +97,24 @@ async def run_to_code(
         else:
             raise AssertionError(f"unexpected redirect to {location}")
     raise AssertionError("too many redirects")
+
+
+def browser(ctx: AppContext) -> httpx.AsyncClient:
+    """Another browser (its own cookie jar) on the same app: `async with browser(ctx) as other:`."""
+    from authserver.http.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(ctx), client=("198.51.100.9", 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
+async def token_request(
+    http: httpx.AsyncClient, app: RegisteredApp, code: str, verifier: str
+) -> dict[str, Any]:
+    from tests.oauth.helpers import exchange
+
+    response = await http.post("/token", data=exchange(code, verifier), auth=app.basic)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
 
 
 __all__ = ["PASSWORD", "REDIRECT", "make_user"]
