@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from authserver.context import AppContext
-from authserver.http.errors import NO_STORE
+from authserver.http.bodies import FORM, media_type, read_form
+from authserver.http.errors import NO_STORE, ApiError
 from authserver.oauth.store import OAuthStore
 from authserver.oauth.userinfo import UserinfoError, userinfo
 
@@ -31,17 +32,28 @@ def _challenge(status: int, error: str | None = None, description: str | None = 
     return JSONResponse(body, status_code=status, headers=NO_STORE | {"WWW-Authenticate": header})
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+def _usable(value: str) -> str | None:
     value = value.strip()
-    if scheme.lower() != "bearer" or not value or not value.isascii() or not value.isprintable():
-        return None
-    return value
+    return value if value and value.isascii() and value.isprintable() else None
+
+
+async def _token(request: Request, max_body: int) -> str | None:
+    """The one access token this request presents, None if none; ApiError if it presents two."""
+    header = request.headers.get("authorization")
+    in_body = None
+    if request.method == "POST" and media_type(request) == FORM:
+        in_body = (await read_form(request, max_body)).get("access_token")
+    if header is not None and in_body is not None:
+        raise ApiError(400, "invalid_request", "Send the access token one way only.")
+    if in_body is not None:
+        return _usable(in_body)
+    scheme, _, value = (header or "").partition(" ")
+    return _usable(value) if scheme.lower() == "bearer" else None
 
 
 async def userinfo_endpoint(request: Request) -> JSONResponse:
     ctx: AppContext = request.app.state.ctx
-    token = _bearer(request)
+    token = await _token(request, ctx.settings.max_body_bytes)
     if token is None:
         return _challenge(401)
     async with ctx.transaction() as session:

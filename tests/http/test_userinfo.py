@@ -41,6 +41,14 @@ async def test_O8_claims_follow_scopes_by_get_and_post(client: httpx.AsyncClient
     assert info["email"] == "alice@example.com" and info["email_verified"] is False
     assert info["preferred_username"] == "alice"
     assert by_get.headers["cache-control"] == "no-store"
+    in_body = await client.post("/userinfo", data={"access_token": tokens["access_token"]})  # RFC 6750 §2.2
+    assert in_body.status_code == 200 and in_body.json() == info
+    both = await client.post(
+        "/userinfo", data={"access_token": tokens["access_token"]}, headers=bearer(tokens["access_token"])
+    )
+    assert both.status_code == 400 and both.json()["error"] == "invalid_request"
+    in_query = await client.get("/userinfo", params={"access_token": tokens["access_token"]})  # §2.3: never
+    assert in_query.status_code == 401
 
 
 async def test_O8_openid_only_gives_sub_only(client: httpx.AsyncClient, ctx: AppContext) -> None:

@@ -328,3 +328,27 @@ async def test_D5_discovery_advertises_what_the_pages_serve(
     for endpoint in ("authorization_endpoint", "userinfo_endpoint", "end_session_endpoint"):
         path = metadata[endpoint].removeprefix(ISSUER)
         assert (await client.get(path)).status_code != 404, endpoint
+
+
+async def test_conformance_optional_parameters_cause_no_error(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """OpenID conformance Basic OP plan: these are accepted and ignored (login_hint fills the form)."""
+    app = await openid_app(ctx)
+    await make_user(ctx)
+    extra = {
+        "display": "popup",
+        "ui_locales": "fr-CA fr en",
+        "claims_locales": "de",
+        "acr_values": "urn:mace:incommon:iap:silver",
+        "claims": '{"userinfo":{"email":{"essential":true}}}',
+        "login_hint": "alice",
+        "unknown_param": "x",
+    }
+    verifier, params = request_params(app, **extra)
+    answer = await run_to_code(client, params)
+    assert answer["state"] == "st-123"
+    tokens = await token_request(client, app, answer["code"], verifier)
+    assert "acr" not in unverified_claims(tokens["id_token"])
+    without_nonce = {k: v for k, v in request_params(app)[1].items() if k != "nonce"}
+    assert "code" in query((await client.get("/authorize", params=without_nonce)).headers["location"])
