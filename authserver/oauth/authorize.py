@@ -37,6 +37,12 @@ MAX_STATE_LENGTH = 1024
 MAX_NONCE_LENGTH = 512
 CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,64}")
 PROMPTS = ("none", "login", "consent", "create")  # discovery's prompt_values_supported
+# What a pending request keeps: everything the checks read, nothing else (ignored parameters are
+# dropped, so a request cannot park arbitrary data on the server).
+STORED = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
+    "code_challenge_method", "response_mode", "prompt", "max_age", "resource", "id_token_hint", "login_hint",
+)  # fmt: skip
 Step = Literal["login", "signup", "consent", "issue"]
 
 
@@ -278,7 +284,7 @@ async def validate(
         max_age=max_age,
         login_hint=params.get("login_hint"),
         hinted_subject=hinted,
-        params=dict(params),
+        params={key: params[key] for key in STORED if key in params},
     )
 
 
