@@ -34,9 +34,7 @@ def _page(
         csrf=current.csrf_token,
         request_id=pending.id if pending else None,
         client_name=client_name,
-        identifier=identifier
-        if identifier is not None
-        else (pending.params.get("login_hint", "") if pending else ""),
+        identifier=identifier if identifier is not None else _hint(pending),
         signup_enabled=ctx.settings.signup_enabled,
         error=error,
         form_targets=[pending.params["redirect_uri"]] if pending else [],
