@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     default_audience: str | None = None
     # Role -> scopes it unlocks. A scope named here is given to a user only through a role.
     role_scopes: dict[str, list[str]] = Field(default_factory=dict)
-    # Origins allowed to call the token, metadata and JWKS endpoints from a browser (CORS).
+    # Origins allowed to call /token, /revoke and /signup from a browser (CORS). Metadata and JWKS
+    # are public documents open to every origin; introspection and pages to none (C1-C3).
     cors_origins: list[str] = Field(default_factory=list)
     # Seconds a just-used refresh token may be retried and still get the same family's child.
     refresh_grace_seconds: int = Field(0, ge=0, le=60)

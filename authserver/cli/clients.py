@@ -26,6 +26,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "scope": " ".join(client.scopes),
         "resources": client.resources,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "introspection_allowed": client.introspection_allowed,
         "created_at": client.created_at.isoformat(),
     }
 
@@ -69,6 +70,11 @@ def clients() -> None:
 )
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(
+    "--introspect",
+    is_flag=True,
+    help="Allow this client (a resource server) to call /introspect (RFC 7662 §4).",
+)
+@click.option(
     "--auth-method",
     type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
 )
@@ -88,6 +94,7 @@ def create(
     resources: tuple[str, ...],
     post_logout_redirect_uris: tuple[str, ...],
     public: bool,
+    introspect: bool,
     auth_method: str | None,
     jwks_file: Any,
     as_json: bool,
@@ -113,6 +120,7 @@ def create(
                 resources=resources,
                 jwks=jwks,
                 post_logout_redirect_uris=post_logout_redirect_uris,
+                introspection_allowed=introspect,
             )
             return _client_json(registered.client) | {"client_secret": registered.secret}
 

@@ -2,6 +2,9 @@
 
 Callers pass identifiers (user id, client id, family id), never credentials; `record` refuses
 detail keys that name a credential so a careless call fails in tests rather than leaking.
+
+The log line is written when the row is committed, not when it is added: a request that rolls
+back (a failed grant) must not leave a log line for an event the table never saw.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from authserver.db.models import AuditEvent
 
 log = logging.getLogger("authserver.audit")
+_PENDING = "authserver.audit.pending"
 
 _FORBIDDEN = ("password", "secret", "token", "code", "hash", "cookie", "authorization")
 
@@ -38,8 +44,17 @@ async def record(
     _check_detail(detail)
     row = AuditEvent(event=event, user_id=user_id, client_id=client_id, ip=ip, detail=detail)
     session.add(row)
-    log.info(
-        event,
-        extra={"audit": {"event": event, "user_id": user_id, "client_id": client_id, "ip": ip} | detail},
-    )
+    line = {"event": event, "user_id": user_id, "client_id": client_id, "ip": ip} | detail
+    session.sync_session.info.setdefault(_PENDING, []).append(line)
     return row
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _log_committed(session: Session) -> None:
+    for line in session.info.pop(_PENDING, ()):
+        log.info(line["event"], extra={"audit": line})
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)

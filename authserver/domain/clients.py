@@ -61,29 +61,45 @@ class RegisteredClient:
     secret: str | None  # shown once, never stored
 
 
+# RFC 3986 §2: the characters a URI may hold, minus '*' (read as a wildcard by some matchers) and
+# '\\' (browsers read it as '/', Python does not). Everything else must be percent-encoded.
+_URI_CHARS_RE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()+,;=%]+")
+_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Percent-encoded C0 controls and DEL: a browser may decode them where Python would not.
+_ENCODED_CONTROL_RE = re.compile(r"%(?:[01][0-9A-Fa-f]|7[Ff])")
+
+
 def validate_redirect_uri(uri: str) -> str:
-    """A2: absolute, no fragment, https or loopback http or a native app's private scheme."""
+    """A2: one reading only. Absolute; https, loopback http, or a native app's private scheme;
+    no fragment, userinfo, wildcard, backslash or encoded control character (RFC 9700 §2.1,
+    RFC 6749 §3.1.2, RFC 8252 §7)."""
+
+    def refuse(why: str) -> InvalidInput:
+        return InvalidInput(f"Redirect URI {uri!r} {why}", field="redirect_uri")
+
+    if len(uri) > 2000 or not _URI_CHARS_RE.fullmatch(uri):
+        raise refuse("has characters a URI may not hold (spaces, '\\', '*', non-ASCII, controls).")
+    if _PERCENT_RE.search(uri) or _ENCODED_CONTROL_RE.search(uri):
+        raise refuse("has a malformed or control-character percent-encoding.")
+    if "#" in uri:
+        raise refuse("must not have a fragment.")
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if not scheme or scheme in _BAD_SCHEMES:
-        raise InvalidInput(f"Redirect URI {uri!r} must be an absolute https URL.", field="redirect_uri")
-    if "#" in uri:
-        raise InvalidInput(f"Redirect URI {uri!r} must not have a fragment.", field="redirect_uri")
-    if any(ch.isspace() for ch in uri) or len(uri) > 2000:
-        raise InvalidInput(f"Redirect URI {uri!r} is not a valid URI.", field="redirect_uri")
+        raise refuse("must be an absolute https URL.")
+    if "@" in parts.netloc:
+        raise refuse("must not carry user information ('user@host').")
     if scheme in ("http", "https"):
-        if not parts.hostname:
-            raise InvalidInput(f"Redirect URI {uri!r} has no host.", field="redirect_uri")
-        if scheme == "http" and not is_loopback_host(parts.hostname):
-            raise InvalidInput(
-                f"Redirect URI {uri!r} uses plain http; only loopback hosts may.",
-                field="redirect_uri",
-            )
+        try:
+            host, _port = parts.hostname, parts.port
+        except ValueError:
+            raise refuse("has an invalid port.") from None
+        if not host:
+            raise refuse("has no host.")
+        if scheme == "http" and not is_loopback_host(host):
+            raise refuse("uses plain http; only loopback hosts may.")
     elif not _PRIVATE_SCHEME_RE.fullmatch(scheme):
-        raise InvalidInput(
-            f"Redirect URI {uri!r}: a native app's scheme must be a reversed domain name (RFC 8252 §7.1).",
-            field="redirect_uri",
-        )
+        raise refuse("uses a scheme that is not a reversed domain name (RFC 8252 §7.1).")
     return uri
 
 
@@ -159,6 +175,7 @@ async def create_client(
     resources: Iterable[str] = (),
     jwks: object = None,
     post_logout_redirect_uris: Iterable[str] = (),
+    introspection_allowed: bool = False,
 ) -> RegisteredClient:
     logout_uris = [validate_post_logout_uri(u) for u in dict.fromkeys(post_logout_redirect_uris)]
     name = name.strip()
@@ -176,6 +193,12 @@ async def create_client(
     if public and "client_credentials" in grants:
         # RFC 6749 §4.4: only confidential clients may use client_credentials.
         raise InvalidInput("A public client cannot use client_credentials.", field="grant_type")
+    if public and "password" in grants:
+        # RFC 9700 §2.4 allows the password grant at most for trusted first-party apps, and a
+        # public client cannot prove it is one.
+        raise InvalidInput("A public client cannot use the password grant.", field="grant_type")
+    if public and introspection_allowed:
+        raise InvalidInput("A public client cannot introspect tokens (RFC 7662 §2.1).", field="introspect")
     uris = [validate_redirect_uri(u) for u in dict.fromkeys(redirect_uris)]
     if "authorization_code" in grants and not uris:
         raise InvalidInput("authorization_code needs at least one redirect URI.", field="redirect_uri")
@@ -199,6 +222,7 @@ async def create_client(
         resources=[_validate_resource(r) for r in dict.fromkeys(resources)],
         jwks=validate_client_jwks(jwks) if jwks is not None else None,
         post_logout_redirect_uris=logout_uris,
+        introspection_allowed=introspection_allowed,
     )
     session.add(client)
     secret = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,13 +68,20 @@ class KeyEncryptor:
 
 
 def load_key_encryption_secret(explicit: str | None, keys_dir: Path) -> str:
-    """The configured secret, or in dev mode a random one kept in keys_dir with mode 0600."""
+    """The configured secret, or in dev mode a random one kept in keys_dir with mode 0600.
+
+    keys_dir is kept owner-only (0700) too, also when it already existed (a fresh clone has it at
+    the umask's 0755)."""
     if explicit:
         return explicit
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(keys_dir.stat().st_mode) & 0o077:
+        keys_dir.chmod(0o700)
     path = keys_dir / KEK_FILE
     if path.exists():
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

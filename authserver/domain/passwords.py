@@ -89,6 +89,12 @@ def check_password_policy(
     password: str, *, min_length: int, max_length: int, context: Iterable[str] = ()
 ) -> None:
     """Raise `PasswordPolicyError` with a reason a person can act on; no composition rules."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: it could never be hashed
+        raise PasswordPolicyError(
+            "Password holds text that is not valid Unicode.", field="password"
+        ) from None
     pw = normalize_password(password)
     if len(pw) < min_length:
         raise PasswordPolicyError(f"Password must be at least {min_length} characters.", field="password")

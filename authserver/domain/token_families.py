@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import (
@@ -164,7 +164,11 @@ async def find_code(session: AsyncSession, code: str) -> AuthorizationCode | Non
 
 
 async def consume_code(session: AsyncSession, code: AuthorizationCode) -> Consumed:
-    """Redeem a code once. Loser of a race, or a second use: reuse, and the family dies (T7, T8)."""
+    """Redeem a code once. Loser of a race, or a second use: reuse (T7, T8).
+
+    On reuse the caller must revoke the family the first redemption started; it does so in a
+    transaction of its own, because the request that found the reuse fails and rolls back.
+    """
     family_id = str(uuid.uuid4())
     now = utcnow()
     result = await session.execute(
@@ -185,8 +189,7 @@ async def consume_code(session: AsyncSession, code: AuthorizationCode) -> Consum
     )
     if winner is None:
         return Consumed(ok=False, family_id=None)  # expired, never used
-    await revoke_family(session, winner, "code_reuse", client_id=code.client_id, user_id=code.user_id)
-    return Consumed(ok=False, family_id=winner, reuse=True)
+    return Consumed(ok=False, family_id=winner, reuse=True)  # the caller revokes `winner`
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ async def consume_refresh_token(
     client that lost the response is let through only by a second conditional UPDATE that marks
     the child issued last time as used: the family keeps exactly one live refresh token, and if that
     child was already used (the client did get it) or another retry got there first, this is reuse.
-    Reuse revokes the whole family (RFC 9700 §4.14.2).
+    On reuse the caller revokes the whole family (RFC 9700 §4.14.2), in a transaction of its own.
     """
     now = utcnow()
     family = presented.family
@@ -259,8 +262,21 @@ async def consume_refresh_token(
     )
     if used_at is None:
         return Consumed(ok=False, family_id=family.id)  # family expired, idle or revoked
-    # Grace retry: supersede the child issued last time, in the same kind of conditional UPDATE.
-    if grace and used_at > now - grace and await mark_used(RefreshToken.parent_sha256 == presented_hash):
+    # Grace retry: supersede the child issued last time, in the same kind of conditional UPDATE,
+    # once only: the child must still be the presented token's only one. A second retry (there
+    # are two children now) is reuse, whether it races the first or comes after it, on every
+    # backend: SQLite serialises writers, so "racing" retries arrive there one after the other.
+    only_child = (
+        select(func.count())
+        .select_from(RefreshToken)
+        .where(RefreshToken.parent_sha256 == presented_hash)
+        .scalar_subquery()
+    ) == 1
+    if (
+        grace
+        and used_at > now - grace
+        and await mark_used(and_(RefreshToken.parent_sha256 == presented_hash, only_child))
+    ):
         await audit.record(
             session,
             "refresh.grace_retry",
@@ -269,10 +285,7 @@ async def consume_refresh_token(
             family_id=family.id,
         )
         return Consumed(ok=True, family_id=family.id)
-    await revoke_family(
-        session, family.id, "refresh_reuse", client_id=family.client_id, user_id=family.user_id
-    )
-    return Consumed(ok=False, family_id=family.id, reuse=True)
+    return Consumed(ok=False, family_id=family.id, reuse=True)  # the caller revokes the family
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authserver.db.models import User, UserRole
 from authserver.db.rows import affected
 from authserver.db.types import utcnow
-from authserver.domain import audit, token_families
+from authserver.domain import audit, identifiers, token_families
 from authserver.domain.errors import AccountExists, InvalidInput, NotFound
-from authserver.domain.passwords import PasswordHasher, check_password_policy
+from authserver.domain.passwords import PasswordHasher, check_password_policy, normalize_password
 
 # Usernames: 3-32 characters, ASCII letters, digits, '.', '_' and '-', starting with a letter or digit.
 # ASCII only, so two usernames cannot look alike (no homoglyphs) and none can contain '@'.
@@ -42,6 +42,8 @@ def normalize_email(raw: object) -> tuple[str, str]:
 
     Only ASCII addresses are accepted: internationalised local parts have several encodings of
     the same text and many mail systems refuse them, which would make verification unreliable.
+    An internationalised domain is kept in its one ASCII (IDNA, `xn--`) form, the form typed
+    here and the form `email_key` looks up, so a user can always sign in with what they typed.
     """
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidInput("Email is required.", field="email")
@@ -55,7 +57,18 @@ def normalize_email(raw: object) -> tuple[str, str]:
         result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidInput(f"Email is not valid: {exc}", field="email") from None
-    return result.normalized, result.normalized.lower()
+    shown = result.ascii_email or result.normalized
+    return shown, shown.lower()
+
+
+def email_key(typed: str) -> str:
+    """The lookup key for an email typed at sign-in: the same form `normalize_email` stores,
+    whether the domain was typed as Unicode or as `xn--`."""
+    try:
+        result = validate_email(typed.strip(), check_deliverability=False, allow_smtputf8=False)
+    except (EmailNotValidError, UnicodeError, ValueError):
+        return typed.strip().lower()
+    return (result.ascii_email or result.normalized).lower()
 
 
 def normalize_username(raw: object) -> tuple[str, str]:
@@ -90,8 +103,13 @@ async def create_user(
     password: object,
     roles: Iterable[str] = (),
     ip: str | None = None,
+    reveal_conflicts: bool = True,
 ) -> User:
-    """Validate, hash and insert one user; the unique indexes settle concurrent duplicates."""
+    """Validate, hash and insert one user; the unique indexes settle concurrent duplicates.
+
+    With `reveal_conflicts=False` the password is hashed before the duplicate check, so a taken
+    email costs the same argon2 work as a free one and timing does not tell them apart (U9).
+    """
     shown_email, email_key = normalize_email(email)
     shown_username, username_key = normalize_username(username)
     if not isinstance(password, str) or not password:
@@ -103,10 +121,11 @@ async def create_user(
         max_length=rules.max_length,
         context=(username_key, email_key, email_key.split("@", 1)[0], SERVICE_NAME),
     )
-    # Cheap pre-check first, so an obvious duplicate costs no argon2 work.
+    # When duplicates may be told, a cheap pre-check spares an obvious one the argon2 work.
+    password_hash = None if reveal_conflicts else await hasher.hash(password)
     if await _exists(session, email_key, username_key):
         raise AccountExists("An account with this email or username already exists.")
-    password_hash = await hasher.hash(password)
+    password_hash = password_hash or await hasher.hash(password)
     user = User(
         id=str(uuid.uuid4()),
         email=shown_email,
@@ -138,9 +157,78 @@ async def _exists(session: AsyncSession, email_key: str, username_key: str) -> b
 
 async def find_by_identifier(session: AsyncSession, identifier: str) -> User | None:
     """Email if it has an '@' (usernames cannot), else username; both compared lower-cased."""
-    key = identifier.strip().lower()
-    column = User.email_normalized if "@" in key else User.username_normalized
+    if "@" in identifier:
+        column, key = User.email_normalized, email_key(identifier)
+    else:
+        column, key = User.username_normalized, identifier.strip().lower()
     return (await session.scalars(select(User).where(column == key))).one_or_none()
+
+
+@dataclass(frozen=True)
+class SigninCheck:
+    """The outcome of checking credentials, before anything is written."""
+
+    user: User | None
+    reason: str | None = None  # why it failed: for the audit row, never shown to the person
+    user_id: str | None = None  # the account the identifier matched, if any
+
+
+async def check_credentials(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    identifier: object,
+    password: object,
+    *,
+    max_password_length: int,
+) -> SigninCheck:
+    """The signin core: the user, or a failure, with the same argon2 work done either way (B1, B2).
+
+    The length limit is checked on the NFKC-normalised password, the text signup measured, so a
+    password accepted at signup is never refused here for its length.
+    """
+    if not isinstance(identifier, str) or not isinstance(password, str) or not password:
+        return SigninCheck(None, "malformed")
+    if len(identifier) > 320 or not identifiers.is_encodable(identifier + password):
+        return SigninCheck(None, "malformed")
+    # Bound the raw text before normalising it, then apply signup's rule to the normalised form.
+    if len(password) > 4 * max_password_length or len(normalize_password(password)) > max_password_length:
+        return SigninCheck(None, "malformed")  # never hash unbounded input
+    user = (
+        None
+        if identifiers.has_control_character(identifier)
+        else await find_by_identifier(session, identifier)
+    )
+    if user is None:
+        await hasher.verify_dummy(password)
+        return SigninCheck(None, "unknown_user")
+    ok = await hasher.verify(user.password_hash, password)
+    if not ok or user.disabled:
+        return SigninCheck(None, "disabled" if ok else "bad_password", user.id)
+    return SigninCheck(user, None, user.id)
+
+
+async def record_signin(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    check: SigninCheck,
+    password: str,
+    *,
+    client_id: str | None = None,
+    ip: str | None = None,
+) -> None:
+    """Audit the attempt (L2) with the user id when one matched, never the identifier typed:
+    people paste passwords into username fields. A success also upgrades an old hash."""
+    if check.user is None:
+        await audit.record(
+            session, "login.failed", user_id=check.user_id, client_id=client_id, ip=ip, reason=check.reason
+        )
+        return
+    user = check.user
+    await audit.record(session, "login.succeeded", user_id=user.id, client_id=client_id, ip=ip)
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = await hasher.hash(password)
+        user.updated_at = utcnow()
+        await session.flush()
 
 
 async def authenticate(
@@ -153,38 +241,14 @@ async def authenticate(
     client_id: str | None = None,
     ip: str | None = None,
 ) -> User | None:
-    """The signin core: the user, or None for any failure, with the same work done either way.
-
-    Every attempt is audited (L2) with the user id when one matched, never the identifier typed:
-    people paste passwords into username fields.
-    """
-
-    async def failed(reason: str, user_id: str | None = None) -> None:
-        await audit.record(
-            session, "login.failed", user_id=user_id, client_id=client_id, ip=ip, reason=reason
-        )
-
-    if not isinstance(identifier, str) or not isinstance(password, str) or not password:
-        await failed("malformed")
-        return None
-    if len(password) > max_password_length or len(identifier) > 320:
-        await failed("malformed")
-        return None  # never hash unbounded input
-    user = await find_by_identifier(session, identifier)
-    if user is None:
-        await hasher.verify_dummy(password)
-        await failed("unknown_user")
-        return None
-    ok = await hasher.verify(user.password_hash, password)
-    if not ok or user.disabled:
-        await failed("disabled" if ok else "bad_password", user.id)
-        return None
-    await audit.record(session, "login.succeeded", user_id=user.id, client_id=client_id, ip=ip)
-    if hasher.needs_rehash(user.password_hash):
-        user.password_hash = await hasher.hash(password)
-        user.updated_at = utcnow()
-        await session.flush()
-    return user
+    """`check_credentials` then `record_signin` on the same session: the user, or None."""
+    check = await check_credentials(
+        session, hasher, identifier, password, max_password_length=max_password_length
+    )
+    await record_signin(
+        session, hasher, check, password if isinstance(password, str) else "", client_id=client_id, ip=ip
+    )
+    return check.user
 
 
 async def get_user(session: AsyncSession, ref: str) -> User:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +20,7 @@ from authserver.http.errors import (
     ApiError,
     handle_api_error,
     handle_domain_error,
+    handle_http_error,
     handle_unexpected,
 )
 from authserver.http.security_headers import SecurityHeadersMiddleware
@@ -86,6 +88,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             ApiError: handle_api_error,
             DomainError: handle_domain_error,
             PageError: handle_page_error,
+            HTTPException: handle_http_error,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

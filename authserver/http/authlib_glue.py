@@ -1,13 +1,19 @@
 """The one module where Starlette meets Authlib (architecture §1).
 
-A route reads the form once (size-limited, repeats refused), builds Authlib's request from it with
-a URI from the configured issuer (never the Host header), and runs Authlib's synchronous code inside
-`greenlet_spawn` on the request's session. Error responses roll the transaction back, unless a
-reuse revoked a family: that revocation must stick even though the request fails.
+A route reads the form once (size-limited, repeats and control characters refused), builds
+Authlib's request from it with a URI from the configured issuer (never the Host header), and runs
+Authlib's synchronous code inside `greenlet_spawn` on the request's session.
+
+An error response rolls the request's transaction back; then whatever must survive the failure
+(a family revoked on reuse, a `login.failed` audit row: `OAuthStore.after_failure`) is written in
+a transaction of its own. Each error is logged at debug level with its internal reason, so an
+operator can see why a request failed while the client sees only `error` and
+`error_description` (never a credential in either).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +29,14 @@ from authserver.oauth.requests import ParsedRequest
 from authserver.oauth.server import AuthServer
 from authserver.oauth.store import OAuthStore
 
-Step = Callable[[AuthServer, ParsedRequest], tuple[int, Any, list[tuple[str, str]]]]
+log = logging.getLogger("authserver.oauth")
+
+Result = tuple[int, Any, list[tuple[str, str]]]
+Step = Callable[[AuthServer, ParsedRequest], Result]
 
 
 class _RollBack(Exception):
-    def __init__(self, result: tuple[int, Any, list[tuple[str, str]]]) -> None:
+    def __init__(self, result: Result) -> None:
         self.result = result
 
 
@@ -39,22 +48,56 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
     ctx: AppContext = request.app.state.ctx
     params = await read_form(request, ctx.settings.max_body_bytes)
     oauth_request = ParsedRequest("POST", ctx.settings.issuer + path, request.headers, form=params)
+    store: OAuthStore | None = None
+    server: AuthServer | None = None
 
-    def guarded(server: AuthServer, req: ParsedRequest) -> tuple[int, Any, list[tuple[str, str]]]:
+    def guarded(server: AuthServer, req: ParsedRequest) -> Result:
         try:
             return step(server, req)
-        except OAuth2Error as error:  # raised outside Authlib's own handlers (our pre-checks)
-            return server.handle_error_response(req, error)  # type: ignore[no-any-return]
+        except OAuth2Error as error:  # raised outside Authlib's own handlers
+            return server.handle_error_response(req, error)
 
     try:
         async with ctx.transaction() as session:
             keyring = await ctx.keyring(session)
-            store = OAuthStore(session, ctx.settings, keyring, ctx.hasher, client_ip(request))
-            result = await greenlet_spawn(guarded, AuthServer(store, oauth_request), oauth_request)
-            if result[0] >= 400 and not store.commit_on_error:
+            store = OAuthStore(
+                session, ctx.settings, keyring, ctx.hasher, client_ip(request), sessions=ctx.sessions
+            )
+            server = AuthServer(store)
+            result = await greenlet_spawn(guarded, server, oauth_request)
+            if result[0] >= 400:
                 raise _RollBack(result)
     except _RollBack as rolled_back:
         result = rolled_back.result
+        assert store is not None and server is not None
+        if store.failure_actions:
+            async with ctx.transaction() as session:
+                for action in store.failure_actions:
+                    await action(session)
+        _log_failure(path, server, oauth_request, result[0])
+    return _json(result)
+
+
+def _log_failure(path: str, server: AuthServer, request: ParsedRequest, status: int) -> None:
+    """Operators see why (debug level); the reason strings name no credential by construction."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    error = server.last_error
+    client = getattr(request, "client", None)
+    log.debug(
+        "%s refused: %s",
+        path,
+        error.error if error is not None else "error",
+        extra={
+            "status": status,
+            "reason": getattr(error, "reason", None) or (error.description if error is not None else None),
+            "client_id": getattr(client, "client_id", None),
+            "grant_type": request.form.get("grant_type") if path == "/token" else None,
+        },
+    )
+
+
+def _json(result: Result) -> Response:
     status, body, headers = result
     response = JSONResponse(body, status_code=status)
     for name, value in headers:

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from authserver.context import AppContext
+from authserver.oauth import client_auth
 from authserver.oauth.authorize import PROMPTS
 from authserver.oauth.claims import CLAIMS_SUPPORTED
 from authserver.oauth.client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 
 JWKS_PATH = "/.well-known/jwks.json"
-SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 CACHE = {"Cache-Control": "public, max-age=3600"}
 
 
@@ -32,11 +32,12 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
-        "token_endpoint_auth_methods_supported": [*SECRET_METHODS, "private_key_jwt", "none"],
+        # D5: the same constants `oauth/client_auth.py` enforces.
+        "token_endpoint_auth_methods_supported": list(client_auth.TOKEN_ENDPOINT_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
-        "introspection_endpoint_auth_methods_supported": [*SECRET_METHODS, "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": list(client_auth.INTROSPECTION_METHODS),
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
-        "revocation_endpoint_auth_methods_supported": [*SECRET_METHODS, "private_key_jwt", "none"],
+        "revocation_endpoint_auth_methods_supported": list(client_auth.REVOCATION_METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207 §3: every authorization response carries `iss`.

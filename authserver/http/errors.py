@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -67,6 +68,16 @@ async def handle_api_error(_request: Request, exc: Exception) -> Response:
 async def handle_domain_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     return error_response(_DOMAIN_STATUS.get(exc.code, 400), exc.code, exc.message, field=exc.field)
+
+
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def handle_http_error(_request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 / 405 (and the like) as JSON, like every other error we answer."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_ERRORS.get(exc.status_code, "invalid_request")
+    return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

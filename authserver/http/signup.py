@@ -1,8 +1,8 @@
 """POST /signup: create an account from JSON or a form.
 
 U7: by default a duplicate answers 409 so API clients can tell the user; with
-AUTHSERVER_SIGNUP_REVEALS_CONFLICTS=false, success and duplicate both answer 202 with the same body,
-so the endpoint cannot be used to learn who has an account.
+AUTHSERVER_SIGNUP_REVEALS_CONFLICTS=false, success and duplicate both answer 202 with the same body
+after the same argon2 work (U9), so the endpoint cannot be used to learn who has an account.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ async def signup(request: Request) -> JSONResponse:
                 username=params.get("username"),
                 password=params.get("password"),
                 ip=request.client.host if request.client else None,
+                reveal_conflicts=reveal,
             )
     except AccountExists:
         if reveal:

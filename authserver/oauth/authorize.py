@@ -13,7 +13,6 @@ reaches SQL before it is known to be short printable text (checklist L6).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authserver.context import AppContext
 from authserver.db.models import Client, User
 from authserver.db.types import utcnow
+from authserver.domain import identifiers
 from authserver.domain.clients import SCOPE_TOKEN_RE
 from authserver.domain.keys import KeyRing
 from authserver.oauth import id_tokens, redirect_uris
@@ -35,7 +35,6 @@ from authserver.settings import Settings
 MAX_VALUE_LENGTH = 4096  # any one parameter; longer is not a request we need to read
 MAX_STATE_LENGTH = 1024
 MAX_NONCE_LENGTH = 512
-CLIENT_ID_RE = re.compile(r"[\x21-\x7e]{1,64}")
 PROMPTS = ("none", "login", "consent", "create")  # discovery's prompt_values_supported
 # What a pending request keeps: everything the checks read, nothing else (ignored parameters are
 # dropped, so a request cannot park arbitrary data on the server).
@@ -112,7 +111,7 @@ def check_text(params: Mapping[str, object]) -> None:
 
 async def check_client(session: AsyncSession, params: Mapping[str, str]) -> Client:
     client_id = params.get("client_id", "")
-    if not CLIENT_ID_RE.fullmatch(client_id):
+    if not identifiers.is_client_id(client_id):
         raise AuthorizeError(
             "invalid_client", "The request does not name a known application.", page="bad_client"
         )

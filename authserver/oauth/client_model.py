@@ -1,14 +1,14 @@
-"""A registered client as Authlib's `ClientMixin` sees it."""
+"""A registered client as Authlib's `ClientMixin` sees it, and as `oauth/client_auth.py` checks it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from authserver.db.models import Client
 from authserver.domain import scope_policy
-from authserver.domain.clients import PRIVATE_KEY_JWT, secret_matches
-
-_SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+from authserver.domain.clients import secret_matches
 
 
 class ClientModel(ClientMixin):  # type: ignore[misc]
@@ -25,6 +25,22 @@ class ClientModel(ClientMixin):  # type: ignore[misc]
     def scopes(self) -> list[str]:
         return list(self.row.scopes)
 
+    @property
+    def resources(self) -> list[str]:
+        return list(self.row.resources or [])
+
+    @property
+    def auth_method(self) -> str:
+        return self.row.token_endpoint_auth_method
+
+    @property
+    def jwks(self) -> dict[str, Any] | None:
+        return self.row.jwks
+
+    @property
+    def introspection_allowed(self) -> bool:
+        return bool(self.row.introspection_allowed)
+
     def get_client_id(self) -> str:
         return self.client_id
 
@@ -33,7 +49,7 @@ class ClientModel(ClientMixin):  # type: ignore[misc]
 
     def get_allowed_scope(self, scope: str | None) -> str:
         # No scope asked: the client's registered scopes (RFC 6749 §3.3 default). Asking for more
-        # than registered was already refused as invalid_scope by the server.
+        # than registered was already refused as invalid_scope by the grant.
         return scope_policy.join(scope_policy.split(scope)) if scope else scope_policy.join(self.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -43,11 +59,8 @@ class ClientModel(ClientMixin):  # type: ignore[misc]
         return secret_matches(client_secret, self._secret_hashes)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.row.public:
-            return method == "none"
-        if self.row.token_endpoint_auth_method == PRIVATE_KEY_JWT:
-            return method == PRIVATE_KEY_JWT  # such a client has no secret at all
-        return method in _SECRET_METHODS
+        """Authlib's hook; `oauth/client_auth.py` already enforced the registered method."""
+        return method == self.auth_method
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.row.grant_types

@@ -32,14 +32,17 @@ class S256CodeChallenge(CodeChallenge):  # type: ignore[misc]
             raise InvalidRequestError("code_challenge must be 43 base64url characters.")
 
     def validate_code_verifier(self, grant: Any, result: Any) -> None:
-        verifier = grant.request.form.get("code_verifier")
         code = grant.request.authorization_code
-        challenge = code.code_challenge
-        if not challenge:
-            # A code issued without a challenge cannot be redeemed at all here (P6: no downgrade).
-            raise InvalidGrantError("The code was issued without PKCE.")
-        if not verifier or not VERIFIER_RE.fullmatch(verifier):
-            raise InvalidGrantError("code_verifier is missing or malformed.")
-        expected = create_s256_code_challenge(verifier)
-        if not hmac.compare_digest(expected.encode("ascii"), challenge.encode("ascii")):
-            raise InvalidGrantError("code_verifier does not match the code_challenge.")
+        verify_code_verifier(code.code_challenge, grant.request.form.get("code_verifier"))
+
+
+def verify_code_verifier(challenge: str | None, verifier: str | None) -> None:
+    """RFC 7636 §4.6 at the token endpoint (P4-P6)."""
+    if not challenge:
+        # A code issued without a challenge cannot be redeemed at all here (P6: no downgrade).
+        raise InvalidGrantError("The code was issued without PKCE.")
+    if not verifier or not VERIFIER_RE.fullmatch(verifier):
+        raise InvalidGrantError("code_verifier is missing or malformed.")
+    expected = create_s256_code_challenge(verifier)
+    if not hmac.compare_digest(expected.encode("ascii"), challenge.encode("ascii")):
+        raise InvalidGrantError("code_verifier does not match the code_challenge.")

@@ -3,21 +3,28 @@
 Each method runs inside `greenlet_spawn` and awaits the async domain services with `await_only`;
 argon2 work is awaited in a worker thread the same way. One instance serves one request, on that
 request's session and transaction.
+
+A failed request rolls its transaction back. Two kinds of write must outlive that:
+- a private_key_jwt `jti` is recorded at once in its own committed transaction (`record_assertion_jti`),
+  since it decides whether the request may go on at all;
+- consequences of a failure (revoking a family on reuse, the `login.failed` audit row) are queued
+  with `after_failure` and run by the HTTP glue in a new transaction once the request's own has
+  rolled back, so on SQLite they never wait for a lock the request itself holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.util import await_only
 
 from authserver.db.models import AuthorizationCode, IssuedAccessToken, TokenFamily, User
 from authserver.db.types import utcnow
-from authserver.domain import audit, token_families, users
+from authserver.domain import audit, identifiers, token_families, users
 from authserver.domain.clients import load_client_with_secrets, record_assertion_jti
 from authserver.domain.keys import KeyRing
 from authserver.domain.token_families import Consumed, PresentedRefresh
@@ -25,6 +32,7 @@ from authserver.oauth.client_model import ClientModel
 from authserver.settings import Settings
 
 T = TypeVar("T")
+FailureAction = Callable[[AsyncSession], Awaitable[Any]]
 
 
 def bridge(coro: Coroutine[Any, Any, T]) -> T:
@@ -40,15 +48,26 @@ class OAuthStore:
         keyring: KeyRing,
         hasher: Any,
         ip: str | None = None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
         self.keyring = keyring
         self.hasher = hasher
         self.ip = ip
+        self._sessions = sessions
         self._clients: dict[str, ClientModel | None] = {}
-        # Error responses roll back, except when a reuse revoked a family: that must persist.
-        self.commit_on_error = False
+        self.failure_actions: list[FailureAction] = []
+
+    def after_failure(self, action: FailureAction) -> None:
+        """Run `action` in its own transaction if this request ends in an error (see module doc)."""
+        self.failure_actions.append(action)
+
+    async def _committed(self, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        if self._sessions is None:
+            return await action(self.session)
+        async with self._sessions() as session, session.begin():
+            return await action(session)
 
     # Clients and users ------------------------------------------------------------------------
 
@@ -58,13 +77,16 @@ class OAuthStore:
         return self._clients[client_id]
 
     async def _load_client(self, client_id: str) -> ClientModel | None:
-        if not isinstance(client_id, str) or len(client_id) > 64:
-            return None
+        if not identifiers.is_client_id(client_id):
+            return None  # never query with a malformed id (NUL, controls, over-long)
         loaded = await load_client_with_secrets(self.session, client_id)
         return ClientModel(*loaded) if loaded else None
 
     def record_assertion_jti(self, client_id: str, jti: str, expires_at: datetime) -> bool:
-        return bridge(record_assertion_jti(self.session, client_id, jti, expires_at))
+        """T12: committed now, so a failure later in this request cannot roll the jti back."""
+        return bridge(
+            self._committed(lambda session: record_assertion_jti(session, client_id, jti, expires_at))
+        )
 
     def user(self, user_id: str) -> User | None:
         return bridge(self.session.get(User, user_id))
@@ -75,20 +97,30 @@ class OAuthStore:
     def authenticate_password(
         self, username: str, password: str, client_id: str | None = None
     ) -> User | None:
-        user = bridge(
-            users.authenticate(
+        """The signin core; a failure's audit row is written even though the request fails."""
+        check = bridge(
+            users.check_credentials(
                 self.session,
                 self.hasher,
                 username,
                 password,
                 max_password_length=self.settings.password_max_length,
-                client_id=client_id,
-                ip=self.ip,
             )
         )
-        if user is None:
-            self.commit_on_error = True  # keep the login.failed audit row; nothing else was written
-        return user
+        if check.user is not None:
+            bridge(
+                users.record_signin(
+                    self.session, self.hasher, check, password, client_id=client_id, ip=self.ip
+                )
+            )
+            return check.user
+        hasher, ip = self.hasher, self.ip
+
+        async def audit_failure(session: AsyncSession) -> None:
+            await users.record_signin(session, hasher, check, "", client_id=client_id, ip=ip)
+
+        self.after_failure(audit_failure)
+        return None
 
     # Authorization codes ----------------------------------------------------------------------
 
@@ -101,7 +133,8 @@ class OAuthStore:
 
     def consume_code(self, row: AuthorizationCode) -> Consumed:
         outcome = bridge(token_families.consume_code(self.session, row))
-        self.commit_on_error |= outcome.reuse
+        if outcome.reuse and outcome.family_id is not None:
+            self._revoke_after_failure(outcome.family_id, "code_reuse", row.client_id, row.user_id)
         return outcome
 
     # Families and tokens ----------------------------------------------------------------------
@@ -124,14 +157,29 @@ class OAuthStore:
         return bridge(token_families.find_refresh_token(self.session, value, idle=idle))
 
     def revoke_family(self, family: TokenFamily, reason: str) -> None:
-        self.commit_on_error = True
+        """Revoke now, in this request's transaction (a successful revocation request)."""
         bridge(
             token_families.revoke_family(
                 self.session, family.id, reason, client_id=family.client_id, user_id=family.user_id
             )
         )
 
-    def consume_refresh(self, presented: PresentedRefresh) -> Consumed:
+    def revoke_family_on_failure(self, family: TokenFamily, reason: str) -> None:
+        """Revoke even though this request fails (reuse, a disabled user)."""
+        self._revoke_after_failure(family.id, reason, family.client_id, family.user_id)
+
+    def _revoke_after_failure(
+        self, family_id: str, reason: str, client_id: str | None, user_id: str | None
+    ) -> None:
+        async def revoke(session: AsyncSession) -> None:
+            await token_families.revoke_family(
+                session, family_id, reason, client_id=client_id, user_id=user_id
+            )
+
+        self.after_failure(revoke)
+
+    def rotate_refresh(self, presented: PresentedRefresh) -> Consumed:
+        """The one conditional UPDATE that rotates (architecture §4); reuse revokes the family."""
         outcome = bridge(
             token_families.consume_refresh_token(
                 self.session,
@@ -140,7 +188,8 @@ class OAuthStore:
                 grace=timedelta(seconds=self.settings.refresh_grace_seconds),
             )
         )
-        self.commit_on_error |= outcome.reuse
+        if outcome.reuse:
+            self.revoke_family_on_failure(presented.family, "refresh_reuse")
         return outcome
 
     def access_token_row(self, jti: str) -> tuple[IssuedAccessToken, TokenFamily | None] | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authserver.db.models import TokenFamily
+from authserver.domain import identifiers
 from authserver.oauth.access_tokens import verify_access_token
 from authserver.oauth.store import OAuthStore
 
@@ -101,8 +102,8 @@ def _refresh(store: OAuthStore, value: str, include_inactive: bool) -> FoundToke
 def find_token(
     store: OAuthStore, value: str, hint: str | None, *, include_inactive: bool = False
 ) -> FoundToken | None:
-    if not isinstance(value, str) or not value:
-        return None
+    if not identifiers.is_safe_token(value, 8192):
+        return None  # empty, over-long, or holding NUL/controls: no such token, and no query
     order = (_refresh, _access) if hint == "refresh_token" else (_access, _refresh)
     for lookup in order:
         found = lookup(store, value, include_inactive)

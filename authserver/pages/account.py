@@ -11,9 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.context import AppContext
-from authserver.domain import browser_sessions, consents
+from authserver.domain import browser_sessions, consents, identifiers
 from authserver.domain.browser_sessions import Current
-from authserver.oauth.authorize import CLIENT_ID_RE
 from authserver.pages import browser
 from authserver.pages.browser import PageError
 from authserver.pages.consent import scope_lines
@@ -55,7 +54,7 @@ async def withdraw_consent(request: Request) -> Response:
         current = _signed_in(await browser.current(request, session), form)
         assert current.user is not None
         client_id = form.get("client_id", "")
-        if not CLIENT_ID_RE.fullmatch(client_id):
+        if not identifiers.is_client_id(client_id):
             raise PageError("bad_form")
         await consents.withdraw(session, current.user.id, client_id, ip=browser.client_ip(request))
     return redirect("/account?done=withdrawn", after_post=True)

@@ -17,11 +17,11 @@ from starlette.responses import Response
 
 from authserver.context import AppContext
 from authserver.db.models import Client
-from authserver.domain import browser_sessions
+from authserver.domain import browser_sessions, identifiers
 from authserver.http.bodies import parse_form
 from authserver.http.errors import ApiError
 from authserver.oauth import id_tokens, redirect_uris
-from authserver.oauth.authorize import CLIENT_ID_RE, MAX_STATE_LENGTH, AuthorizeError, check_text
+from authserver.oauth.authorize import MAX_STATE_LENGTH, AuthorizeError, check_text
 from authserver.pages import browser
 from authserver.pages.browser import PageError
 from authserver.pages.rendering import redirect, render
@@ -64,7 +64,7 @@ async def check_logout_request(
         client_id = client_id or (audiences[0] if len(audiences) == 1 else None)
     client = None
     if client_id is not None:
-        client = await session.get(Client, client_id) if CLIENT_ID_RE.fullmatch(client_id) else None
+        client = await session.get(Client, client_id) if identifiers.is_client_id(client_id) else None
         if client is None:
             raise PageError("bad_client")
     uri = params.get("post_logout_redirect_uri") or None

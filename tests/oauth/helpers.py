@@ -39,6 +39,8 @@ async def make_client(
     public: bool = False,
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     resources: tuple[str, ...] = (),
+    auth_method: str | None = None,
+    introspect: bool = False,
 ) -> RegisteredApp:
     async with ctx.transaction() as session:
         registered = await clients.create_client(
@@ -49,8 +51,15 @@ async def make_client(
             scopes=scope,
             public=public,
             resources=resources,
+            auth_method=auth_method,
+            introspection_allowed=introspect,
         )
     return RegisteredApp(registered.client.client_id, registered.secret)
+
+
+async def make_resource_server(ctx: AppContext) -> RegisteredApp:
+    """A confidential client an operator allowed to introspect (RFC 7662 §4, I9)."""
+    return await make_client(ctx, introspect=True)
 
 
 async def make_user(ctx: AppContext, username: str = "alice", roles: tuple[str, ...] = ()) -> User:

@@ -20,6 +20,7 @@ from tests.oauth.helpers import (
     get_code,
     introspect,
     make_client,
+    make_resource_server,
     make_user,
     pkce_pair,
     unverified_claims,
@@ -169,7 +170,7 @@ async def test_T5_code_redeemed_by_another_client(client: httpx.AsyncClient, ctx
 
 async def test_T7_code_reuse_revokes_tokens(client: httpx.AsyncClient, ctx: AppContext) -> None:
     app = await make_client(ctx, grants=CODE_GRANTS)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     user = await make_user(ctx)
     verifier, challenge = pkce_pair()
     code = await get_code(ctx, app, user, challenge=challenge)

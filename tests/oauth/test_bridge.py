@@ -10,7 +10,6 @@ from sqlalchemy import text
 from sqlalchemy.util import greenlet_spawn
 
 from authserver.context import AppContext
-from authserver.oauth.requests import ParsedRequest
 from authserver.oauth.server import AuthServer
 from authserver.oauth.store import OAuthStore, bridge
 from tests.oauth.helpers import PASSWORD, make_client, make_user
@@ -32,7 +31,7 @@ async def test_sync_hooks_await_the_async_driver_and_argon2_off_loop(ctx: AppCon
     async with ctx.transaction() as session:
         keyring = await ctx.keyring(session)
         store = OAuthStore(session, ctx.settings, keyring, ctx.hasher)
-        server = AuthServer(store, ParsedRequest("POST", ctx.settings.issuer + "/token", {}, form={}))
+        server = AuthServer(store)
 
         def authlib_side() -> tuple[str, str | None, int, float]:
             # Plain synchronous code, as Authlib's grants are.

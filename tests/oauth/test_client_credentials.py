@@ -63,7 +63,7 @@ async def test_T3_unknown_client_and_missing_auth(client: httpx.AsyncClient) -> 
 
 
 async def test_client_secret_post(client: httpx.AsyncClient, ctx: AppContext) -> None:
-    app = await make_client(ctx)
+    app = await make_client(ctx, auth_method="client_secret_post")
     ok = await client.post(
         "/token",
         data={"grant_type": "client_credentials", "client_id": app.client_id, "client_secret": app.secret},

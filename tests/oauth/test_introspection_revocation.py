@@ -16,6 +16,7 @@ from tests.oauth.helpers import (
     PASSWORD,
     introspect,
     make_client,
+    make_resource_server,
     make_user,
     unverified_claims,
     unverified_header,
@@ -23,7 +24,8 @@ from tests.oauth.helpers import (
 
 
 async def password_tokens(client: httpx.AsyncClient, ctx: AppContext):  # type: ignore[no-untyped-def]
-    app = await make_client(ctx, grants=("password", "refresh_token"))
+    # The app may introspect too: a refresh token is introspectable only by its own client (I9).
+    app = await make_client(ctx, grants=("password", "refresh_token"), introspect=True)
     await make_user(ctx)
     response = await client.post(
         "/token", data={"grant_type": "password", "username": "alice", "password": PASSWORD}, auth=app.basic
@@ -42,19 +44,19 @@ async def test_I1_introspection_needs_client_auth(client: httpx.AsyncClient, ctx
 
 async def test_I3_active_access_and_refresh_tokens(client: httpx.AsyncClient, ctx: AppContext) -> None:
     app, tokens = await password_tokens(client, ctx)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     access = await introspect(client, rs, tokens["access_token"])
     assert access["active"] is True and access["client_id"] == app.client_id
     assert (
         access["scope"] == "read write" and access["token_type"] == "Bearer" and access["exp"] > time.time()
     )
-    refresh = await introspect(client, rs, tokens["refresh_token"])
+    refresh = await introspect(client, app, tokens["refresh_token"])
     assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
 
 
 async def test_I2_inactive_answers_say_nothing_else(client: httpx.AsyncClient, ctx: AppContext) -> None:
     _, tokens = await password_tokens(client, ctx)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     access = tokens["access_token"]
     head, payload, sig = access.split(".")
     claims = unverified_claims(access)
@@ -80,18 +82,18 @@ async def test_I6_revoking_unknown_token_is_200(client: httpx.AsyncClient, ctx: 
 
 async def test_revoking_access_token_makes_it_inactive(client: httpx.AsyncClient, ctx: AppContext) -> None:
     app, tokens = await password_tokens(client, ctx)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     response = await client.post(
         "/revoke", data={"token": tokens["access_token"], "token_type_hint": "access_token"}, auth=app.basic
     )
     assert response.status_code == 200
     assert await introspect(client, rs, tokens["access_token"]) == {"active": False}
-    assert (await introspect(client, rs, tokens["refresh_token"]))["active"] is True
+    assert (await introspect(client, app, tokens["refresh_token"]))["active"] is True
 
 
 async def test_I8_revoking_refresh_token_kills_family(client: httpx.AsyncClient, ctx: AppContext) -> None:
     app, tokens = await password_tokens(client, ctx)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     # A wrong hint is ignored.
     response = await client.post(
         "/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "access_token"}, auth=app.basic
@@ -120,7 +122,7 @@ async def test_I7_client_cannot_revoke_another_clients_token(
 ) -> None:
     _, tokens = await password_tokens(client, ctx)
     other = await make_client(ctx)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     response = await client.post("/revoke", data={"token": tokens["access_token"]}, auth=other.basic)
     assert response.status_code == 400
     assert (await introspect(client, rs, tokens["access_token"]))["active"] is True

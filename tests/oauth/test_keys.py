@@ -184,15 +184,23 @@ def ctx_sync(settings):  # type: ignore[no-untyped-def]
     return AppContext.create(settings), settings.keys_dir
 
 
-@pytest.mark.parametrize("settings_overrides", [{"key_rotation_interval": 3600, "key_refresh_interval": 0.05}])
+@pytest.mark.parametrize(
+    "settings_overrides", [{"key_rotation_interval": 3600, "key_refresh_interval": 0.05}]
+)
 async def test_automatic_rotation_rotates_once_and_prunes(ctx: AppContext) -> None:
     await ctx.ensure_keys()
     await rotate(ctx)  # leaves one retired key
     async with ctx.transaction() as session:
         long_ago = utcnow() - timedelta(hours=3)
-        await session.execute(update(SigningKey).where(SigningKey.state == "retired").values(retired_at=long_ago))
-        await session.execute(update(SigningKey).where(SigningKey.state == "current").values(activated_at=long_ago))
-        await session.execute(update(SigningKey).where(SigningKey.state == "next").values(created_at=long_ago))
+        await session.execute(
+            update(SigningKey).where(SigningKey.state == "retired").values(retired_at=long_ago)
+        )
+        await session.execute(
+            update(SigningKey).where(SigningKey.state == "current").values(activated_at=long_ago)
+        )
+        await session.execute(
+            update(SigningKey).where(SigningKey.state == "next").values(created_at=long_ago)
+        )
     before = {k.state: k.kid for k in await rows(ctx)}
     await asyncio.gather(*(ctx.fresh_keyring() for _ in range(3)))
     await asyncio.sleep(0.1)

@@ -17,6 +17,7 @@ from tests.oauth.helpers import (
     get_code,
     introspect,
     make_client,
+    make_resource_server,
     make_user,
     pkce_pair,
     unverified_claims,
@@ -42,7 +43,7 @@ async def test_prune_keeps_live_records_and_removes_dead_ones(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:
     app = await make_client(ctx, grants=("authorization_code", "password", "refresh_token"))
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     user = await make_user(ctx)
     form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
     live = (await client.post("/token", data=form, auth=app.basic)).json()

@@ -15,7 +15,14 @@ from authserver.context import AppContext
 from authserver.db.models import AuditEvent, RefreshToken, TokenFamily
 from authserver.db.types import utcnow
 from authserver.domain import clients, token_families, users
-from tests.oauth.helpers import PASSWORD, RegisteredApp, introspect, make_client, make_user
+from tests.oauth.helpers import (
+    PASSWORD,
+    RegisteredApp,
+    introspect,
+    make_client,
+    make_resource_server,
+    make_user,
+)
 
 GRANTS = ("password", "refresh_token")
 
@@ -38,7 +45,7 @@ async def refresh(http: httpx.AsyncClient, app: RegisteredApp, token: str, **ext
 
 async def setup(ctx: AppContext) -> tuple[RegisteredApp, RegisteredApp]:
     app = await make_client(ctx, grants=GRANTS)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     await make_user(ctx)
     return app, rs
 

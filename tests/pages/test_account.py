@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from authserver.context import AppContext
-from tests.oauth.helpers import introspect, make_client, make_user
+from tests.oauth.helpers import introspect, make_resource_server, make_user
 from tests.pages.helpers import (
     browser,
     hidden_fields,
@@ -21,7 +21,7 @@ async def test_withdrawn_consent_kills_refresh_tokens_and_brings_the_page_back(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:
     app = await openid_app(ctx)
-    rs = await make_client(ctx)
+    rs = await make_resource_server(ctx)
     await make_user(ctx)
     verifier, params = request_params(app, scope="openid offline_access")
     tokens = await token_request(client, app, (await run_to_code(client, params))["code"], verifier)

@@ -1,7 +1,11 @@
 """authorization_code (RFC 6749 §4.1) with PKCE; codes are single-use, hashed, short-lived.
 
 `issue_code` is the authorization endpoint's side (`oauth/authorize.py` calls it once the user is
-signed in and consented); the grant class is the token endpoint's side.
+signed in and consented). The grant class is the token side: a code is redeemed once, by the
+client it was issued to, with the same redirect_uri and the PKCE verifier (T5, T6, P4). A code
+presented again, by any client, revokes everything the first redemption issued (RFC 6749 §4.1.2,
+T7). The tokens cover exactly what the user authorized: the code's scope (narrowed by role) and
+its resource (RFC 8707 §2.2).
 """
 
 from __future__ import annotations
@@ -10,12 +14,16 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import AuthorizationCode
 from authserver.db.types import utcnow
+from authserver.domain import identifiers, scope_policy
 from authserver.domain.token_families import digest
+from authserver.oauth import pkce, resource_indicators
+from authserver.oauth.grants import token_request
+from authserver.oauth.issuance import IssueContext
 
 
 async def issue_code(
@@ -34,7 +42,8 @@ async def issue_code(
 ) -> str:
     """Store a new code (its SHA-256 only, architecture §2) and return the value for the redirect.
 
-    `auth_time` is when the user really signed in (OIDC Core §2), not when the code was made.
+    `auth_time` is when the user really signed in (OIDC Core §2), not when the code was made;
+    `sid` is the browser session that signed them in (the ID token's `sid`).
     """
     code = secrets.token_urlsafe(32)  # 256 bits from the CSPRNG (T11)
     now = utcnow()
@@ -60,47 +69,61 @@ async def issue_code(
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    code: AuthorizationCode
+    audience: str
 
-    def query_authorization_code(self, code: str, client: Any) -> Any:
-        row = self.server.store.find_code(code) if isinstance(code, str) else None
-        if row is None or row.client_id != client.client_id:
-            return None  # unknown, or issued to another client (T5): invalid_grant
+    # The token endpoint's half ------------------------------------------------------------------
+
+    def validate_token_request(self) -> None:
+        client = token_request.authenticate_client(self)
+        form = self.request.form
+        code = form.get("code")
+        if not code:
+            raise InvalidRequestError("code is required.")
+        row = self._find_code(code, client.client_id)
+        if form.get("redirect_uri") != row.redirect_uri:  # T6: present and identical
+            raise InvalidGrantError("redirect_uri does not match the authorization request.")
+        pkce.verify_code_verifier(row.code_challenge, form.get("code_verifier"))
+        authorized = resource_indicators.for_new_grant(
+            row.resource, client.resources, self.server.store.settings.audience
+        )
+        self.audience = resource_indicators.within_grant(form.get("resource"), authorized)
+        self.code = row
+
+    def _find_code(self, code: str, client_id: str) -> AuthorizationCode:
+        store = self.server.store
+        row: AuthorizationCode | None = (
+            store.find_code(code) if identifiers.is_safe_token(code, 256) else None
+        )
+        if row is None:
+            raise InvalidGrantError("The code is not valid.")
         if row.used_at is not None:
-            # Second use (T7): revoke what the first use issued, then refuse.
-            self.server.store.consume_code(row)
+            # Second use, by this client or any other (T7): revoke what the first use issued.
+            store.consume_code(row)
             raise InvalidGrantError("The code has already been used.")
-        if row.expires_at <= utcnow():
-            raise InvalidGrantError("The code has expired.")
-        return _Code(row)
+        if row.client_id != client_id or row.expires_at <= utcnow():  # T5, T8
+            raise InvalidGrantError("The code is not valid.")
+        return row
 
-    def authenticate_user(self, authorization_code: Any) -> Any:
-        # All checks passed (client, redirect_uri, PKCE): now the one conditional UPDATE (T8).
-        consumed = self.server.store.consume_code(authorization_code.row)
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        store, row = self.server.store, self.code
+        consumed = store.consume_code(row)  # the one conditional UPDATE: one winner (T8)
         if not consumed.ok:
             raise InvalidGrantError("The code has already been used.")
-        self.request.family_id = consumed.family_id
-        user = self.server.store.user(authorization_code.row.user_id)
-        return None if user is None or user.disabled else user
-
-    def delete_authorization_code(self, authorization_code: Any) -> None:
-        """Kept (marked used) so a second use is recognised as reuse; pruned after expiry."""
-
-
-class _Code:
-    def __init__(self, row: AuthorizationCode) -> None:
-        self.row = row
-        self.code_challenge = row.code_challenge
-        self.code_challenge_method = row.code_challenge_method
-
-    def get_redirect_uri(self) -> str:
-        return self.row.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.row.scope
-
-    def get_nonce(self) -> str | None:
-        return self.row.nonce
-
-    def get_auth_time(self) -> int:
-        return int(self.row.auth_time.timestamp())
+        user = store.user(row.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrantError("The code is not valid.")
+        scopes, roles = token_request.delegable_by(store, user, scope_policy.split(row.scope))
+        context = IssueContext(
+            self.GRANT_TYPE,
+            self.request.client,
+            scopes,
+            self.audience,
+            user=user,
+            auth_time=row.auth_time,
+            new_family_id=consumed.family_id,
+            nonce=row.nonce,
+            sid=row.sid,
+            roles=roles,
+        )
+        return 200, self.server.issuer.issue(context), self.TOKEN_RESPONSE_HEADER
