@@ -79,6 +79,8 @@ async def signup_submit(request: Request) -> Response:
                 username=form.get("username"),
                 password=form.get("password"),
                 ip=browser.client_ip(request),
+                # U9: with conflicts hidden, a taken email costs the same argon2 work as a free one.
+                reveal_conflicts=ctx.settings.signup_reveals_conflicts,
             )
         except AccountExists as error:
             name = await flow.client_name(session, pending)
