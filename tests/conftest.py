@@ -16,6 +16,7 @@ from authserver.settings import Settings
 from tests import backends
 
 ISSUER = "http://127.0.0.1:8000"
+pytest_plugins = ["tests.log_capture"]  # the `server_logging` fixture
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -54,5 +54,5 @@ def parse_requested(raw: str | None) -> list[str] | None:
     if raw is None or raw == "":
         return None
     if not _SCOPE_RE.fullmatch(raw):
-        raise MalformedScope("scope must be scope tokens separated by single spaces (RFC 6749 §3.3)")
+        raise MalformedScope("scope must be scope tokens separated by single spaces (RFC 6749 section 3.3).")
     return sorted(set(raw.split(" ")))

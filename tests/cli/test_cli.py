@@ -208,6 +208,11 @@ def test_clients_lifecycle(invoke, database_url: str) -> None:  # type: ignore[n
         (["--grant-type", "authorization_code", "--redirect-uri", "javascript:alert(1)"], "absolute"),
         (["--grant-type", "authorization_code", "--redirect-uri", "https://a.example/cb#x"], "fragment"),
         (["--grant-type", "client_credentials", "--public"], "public client"),
+        (["--grant-type", "password", "--public"], "public client cannot use the password grant"),
+        (
+            ["--grant-type", "authorization_code", "--redirect-uri", "https://u@a.example/cb"],
+            "user information",
+        ),
     ],
 )
 def test_client_validation_errors(invoke, args: list[str], needle: str) -> None:  # type: ignore[no-untyped-def]
@@ -316,3 +321,11 @@ def test_client_ids_are_alphanumeric_so_they_never_read_as_options() -> None:
     ids = {new_client_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(len(i) == 24 and i.isalnum() and i.isascii() for i in ids)
+
+
+def test_clients_create_introspect_flag(invoke) -> None:  # type: ignore[no-untyped-def]
+    args = ["clients", "create", "--name", "api", "--grant-type", "client_credentials", "--json"]
+    resource_server = json.loads(invoke(*args, "--introspect").stdout)
+    ordinary = json.loads(invoke(*args).stdout)
+    assert resource_server["introspection_allowed"] is True
+    assert ordinary["introspection_allowed"] is False

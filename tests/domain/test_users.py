@@ -154,3 +154,29 @@ async def test_audit_refuses_detail_keys_that_name_credentials(ctx: AppContext) 
             with pytest.raises(ValueError, match="names a credential"):
                 await audit.record(session, "x", **{key: "value"})
         await audit.record(session, "x", family_id="f", code_count=3)
+
+
+@pytest.mark.parametrize(
+    "typed", ["ann@xn--bcher-kva.example", "ANN@XN--BCHER-KVA.EXAMPLE", "ann@bücher.example"]
+)
+async def test_internationalised_domain_is_stored_and_found_in_one_form(ctx: AppContext, typed: str) -> None:
+    user = await make_user(ctx, email="ann@xn--bcher-kva.example", username="ann")
+    assert user.email == "ann@xn--bcher-kva.example"
+    assert user.email_normalized == "ann@xn--bcher-kva.example"
+    found = await signin(ctx, typed)
+    assert found is not None and found.id == user.id
+
+
+async def test_U2_password_length_is_measured_on_the_same_text_at_signup_and_signin(
+    ctx: AppContext,
+) -> None:
+    """NFKC can grow or shrink text: both ends measure the normalised password."""
+    shrinking = "e\u0301" * 40 + "Zq9!x"  # 85 code points, 45 after NFKC composes each pair
+    async with ctx.transaction() as session:
+        rules = users.PasswordRules(min_length=12, max_length=64)
+        await users.create_user(
+            session, ctx.hasher, rules, email="long@example.com", username="long", password=shrinking
+        )
+    async with ctx.transaction() as session:
+        found = await users.authenticate(session, ctx.hasher, "long", shrinking, max_password_length=64)
+    assert found is not None

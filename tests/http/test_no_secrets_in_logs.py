@@ -3,51 +3,20 @@ configuration the server really uses, at its most verbose level."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from sqlalchemy import select
 
 from authserver.context import AppContext
 from authserver.db.models import User
 from authserver.domain import users
-from authserver.log import QUIET_LOGGERS, JsonFormatter, configure_logging
+from authserver.log import JsonFormatter
+from tests.log_capture import Collect
 
 PASSWORD = "unguessable Passphrase 4 audit"
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def server_logging() -> Iterator[_Collect]:
-    names = ["", "authserver", "uvicorn", "uvicorn.access", *QUIET_LOGGERS]
-    saved = {n: (lg.level, lg.propagate, list(lg.handlers)) for n in names if (lg := logging.getLogger(n))}
-    configure_logging("DEBUG")
-    collect = _Collect()
-    logging.getLogger().setLevel(logging.DEBUG)
-    for name in ("", "authserver", "uvicorn", "uvicorn.access"):
-        logging.getLogger(name).addHandler(collect)
-    try:
-        yield collect
-    finally:
-        for name, (level, propagate, handlers) in saved.items():
-            lg = logging.getLogger(name)
-            lg.setLevel(level)
-            lg.propagate = propagate
-            lg.handlers[:] = handlers
-
-
 async def test_L1_signup_and_signin_log_no_password_or_hash(
-    client: httpx.AsyncClient, ctx: AppContext, server_logging: _Collect
+    client: httpx.AsyncClient, ctx: AppContext, server_logging: Collect
 ) -> None:
     body = {"email": "someone@example.com", "username": "someone", "password": PASSWORD}
     assert (await client.post("/signup", json=body)).status_code == 201
@@ -67,7 +36,7 @@ async def test_L1_signup_and_signin_log_no_password_or_hash(
 
 
 async def test_L1_token_endpoint_logs_no_tokens_codes_or_secrets(
-    client: httpx.AsyncClient, ctx: AppContext, server_logging: _Collect
+    client: httpx.AsyncClient, ctx: AppContext, server_logging: Collect
 ) -> None:
     from tests.oauth.helpers import exchange, get_code, make_client, make_user, pkce_pair
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import statistics
+import time
 from typing import Any
 
 import httpx
@@ -115,3 +117,69 @@ async def test_signup_can_be_disabled(client: httpx.AsyncClient, ctx: AppContext
     response = await client.post("/signup", json=GOOD)
     assert response.status_code == 403
     assert await row_counts(ctx) == (0, 0)
+
+
+FORM = "application/x-www-form-urlencoded"
+DECODING_CASES: dict[str, tuple[dict[str, Any], int]] = {
+    "deeply nested json": (_raw("[" * 30_000 + "]" * 30_000, "application/json"), 400),
+    "nested object value": (_raw(b'{"email": {"a": {"b": {}}}}', "application/json"), 400),
+    "lone surrogate password": (
+        _raw(
+            b'{"email": "s@example.com", "username": "surrogate", "password": "abc\\ud800defghijklmn"}',
+            "application/json",
+        ),
+        400,
+    ),
+    "lone surrogate key": (_raw(b'{"\\udfff": "x"}', "application/json"), 400),
+    "nul in email": ({"json": GOOD | {"email": "a\x00@example.com"}}, 400),
+    "nul in username": ({"json": GOOD | {"username": "ali\x00ce"}}, 400),
+    "nul in form": (_raw("email=a%00%40example.com&username=x&password=y", FORM), 400),
+    "content-length not ascii": (
+        {"content": b"{}", "headers": {"content-type": "application/json", "content-length": "²".encode()}},
+        400,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DECODING_CASES, ids=list(DECODING_CASES))
+async def test_L6_undecodable_input_is_400_on_both_backends(
+    client: httpx.AsyncClient, ctx: AppContext, case: str
+) -> None:
+    kwargs, status = DECODING_CASES[case]
+    response = await client.post("/signup", **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert await row_counts(ctx) == (0, 0)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"signup_reveals_conflicts": False}])
+async def test_U9_taken_and_free_email_take_the_same_time(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    """With conflicts hidden, a taken email costs the same argon2 work as a free one."""
+    assert (await client.post("/signup", json=GOOD)).status_code == 202
+    taken: list[float] = []
+    free: list[float] = []
+    for i in range(6):  # interleaved, so machine noise hits both series alike
+        for series, body in (
+            (taken, GOOD | {"username": f"other{i}"}),
+            (free, {"email": f"new{i}@example.com", "username": f"new{i}", "password": PASSWORD}),
+        ):
+            started = time.perf_counter()
+            response = await client.post("/signup", json=body)
+            series.append(time.perf_counter() - started)
+            assert response.status_code == 202 and response.json() == {"status": "accepted"}
+    taken_median, free_median = statistics.median(taken), statistics.median(free)
+    # Both are dominated by one argon2id hash (~0.1 s); without it a taken email answered in ~3 ms.
+    assert abs(taken_median - free_median) < 0.35 * free_median, (taken, free)
+    assert taken_median > 0.5 * free_median
+
+
+@pytest.mark.parametrize("settings_overrides", [{"signup_reveals_conflicts": False}])
+async def test_U9_surrogate_password_answers_alike_on_taken_and_free_email(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.post("/signup", json=GOOD)).status_code == 202
+    bad = b'"password": "correct horse \\udc80 battery"'
+    for email in (b"alice@example.com", b"fresh@example.com"):
+        body = b'{"email": "' + email + b'", "username": "u' + email[:3] + b'", ' + bad + b"}"
+        response = await client.post("/signup", **_raw(body, "application/json"))
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request"

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from authserver.context import AppContext
 from authserver.db.models import AuthorizationCode
 from authserver.db.types import utcnow
+from authserver.domain import users
 from authserver.oauth.authorize import authorize
 from tests.oauth.helpers import (
     REDIRECT,
@@ -233,3 +234,30 @@ async def test_T9_client_without_code_grant(client: httpx.AsyncClient, ctx: AppC
     app = await make_client(ctx, grants=("client_credentials",))
     response = await client.post("/token", data=exchange("x" * 43, "y" * 43), auth=app.basic)
     assert response.status_code == 400 and response.json()["error"] == "unauthorized_client"
+
+
+async def test_T7_reuse_by_another_client_also_revokes(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    app = await make_client(ctx, grants=("authorization_code", "refresh_token"))
+    thief = await make_client(ctx, grants=("authorization_code",))
+    rs = await make_resource_server(ctx)
+    user = await make_user(ctx)
+    verifier, challenge = pkce_pair()
+    code = await get_code(ctx, app, user, challenge=challenge)
+    tokens = (await client.post("/token", data=exchange(code, verifier), auth=app.basic)).json()
+    assert (await introspect(client, rs, tokens["access_token"]))["active"] is True
+    stolen = await client.post("/token", data=exchange(code, verifier), auth=thief.basic)
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    assert await introspect(client, rs, tokens["access_token"]) == {"active": False}
+
+
+async def test_no_tokens_for_a_code_of_a_user_disabled_since(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app = await make_client(ctx, grants=("authorization_code",))
+    user = await make_user(ctx)
+    verifier, challenge = pkce_pair()
+    code = await get_code(ctx, app, user, challenge=challenge)
+    async with ctx.transaction() as session:
+        await users.set_disabled(session, user.id, True)
+    response = await client.post("/token", data=exchange(code, verifier), auth=app.basic)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import update
@@ -135,3 +136,51 @@ async def test_revocation_and_introspection_are_post_form_only(
     assert (await client.get("/introspect")).status_code == 405
     bad = await client.post("/introspect", json={"token": "x"}, auth=app.basic)
     assert bad.status_code == 415
+
+
+async def test_I9_only_designated_clients_may_introspect(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    _, tokens = await password_tokens(client, ctx)
+    ordinary = await make_client(ctx)
+    response = await client.post("/introspect", data={"token": tokens["access_token"]}, auth=ordinary.basic)
+    assert response.status_code == 403 and response.json()["error"] == "unauthorized_client"
+    assert "sub" not in response.text and "active" not in response.text
+
+
+async def test_I9_refresh_token_introspectable_only_by_its_own_client(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app, tokens = await password_tokens(client, ctx)
+    rs = await make_resource_server(ctx)
+    assert await introspect(client, rs, tokens["refresh_token"]) == {"active": False}
+    own = await introspect(client, app, tokens["refresh_token"])
+    assert own["active"] is True and own["client_id"] == app.client_id
+
+
+@pytest.mark.parametrize("hint", ["banana", "ACCESS_TOKEN", "", "id_token"])
+async def test_I8_unknown_token_type_hint_is_ignored(
+    client: httpx.AsyncClient, ctx: AppContext, hint: str
+) -> None:
+    app, tokens = await password_tokens(client, ctx)
+    rs = await make_resource_server(ctx)
+    seen = await client.post(
+        "/introspect", data={"token": tokens["access_token"], "token_type_hint": hint}, auth=rs.basic
+    )
+    assert seen.status_code == 200 and seen.json()["active"] is True
+    revoked = await client.post(
+        "/revoke", data={"token": tokens["refresh_token"], "token_type_hint": hint}, auth=app.basic
+    )
+    assert revoked.status_code == 200
+    assert await introspect(client, app, tokens["refresh_token"]) == {"active": False}
+
+
+async def test_I1_every_401_carries_www_authenticate(client: httpx.AsyncClient, ctx: AppContext) -> None:
+    rs = await make_resource_server(ctx)
+    for data in (
+        {"token": "x"},
+        {"token": "x", "client_id": rs.client_id},
+        {"token": "x", "client_id": rs.client_id, "client_secret": "wrong"},
+    ):
+        for path in ("/introspect", "/revoke"):
+            response = await client.post(path, data=data)
+            assert response.status_code == 401, (path, data, response.text)
+            assert response.headers["www-authenticate"].startswith("Basic")

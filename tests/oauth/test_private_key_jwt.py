@@ -164,3 +164,71 @@ async def test_metadata_advertises_private_key_jwt(client: httpx.AsyncClient) ->
     assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
     assert "none" not in meta["token_endpoint_auth_signing_alg_values_supported"]
     assert not {"HS256", "HS384", "HS512"} & set(meta["token_endpoint_auth_signing_alg_values_supported"])
+
+
+@pytest.mark.parametrize(
+    "exp",
+    [1e20, 1.5e12, float(2**63), True, "9999999999", [1], {"a": 1}],
+    ids=["1e20", "far-float", "2^63", "bool", "string", "list", "object"],
+)
+async def test_T12_L6_any_exp_is_bounded_never_500(
+    client: httpx.AsyncClient, ctx: AppContext, rsa: RSAKey, exp: Any
+) -> None:
+    client_id = await register(ctx, rsa)
+    response = await token(client, assertion(rsa, client_id, exp=exp))
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client", response.text
+
+
+async def test_T12_float_exp_within_bounds_is_accepted(
+    client: httpx.AsyncClient, ctx: AppContext, rsa: RSAKey
+) -> None:
+    client_id = await register(ctx, rsa)
+    response = await token(client, assertion(rsa, client_id, exp=time.time() + 90.5))
+    assert response.status_code == 200, response.text
+
+
+async def test_T12_jti_stays_used_when_the_request_then_fails(
+    client: httpx.AsyncClient, ctx: AppContext, rsa: RSAKey
+) -> None:
+    client_id = await register(ctx, rsa)
+    value = assertion(rsa, client_id)
+    failed = await client.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": "admin",  # not registered: the grant fails after the client authenticated
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": value,
+        },
+    )
+    assert failed.status_code == 400 and failed.json()["error"] == "invalid_scope"
+    replay = await token(client, value)
+    assert replay.status_code == 401 and replay.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("claim", ["sub", "jti"])
+async def test_L6_control_characters_in_assertion_claims(
+    client: httpx.AsyncClient, ctx: AppContext, rsa: RSAKey, claim: str
+) -> None:
+    client_id = await register(ctx, rsa)
+    claims: dict[str, Any] = {claim: ("bad\x00" + client_id) if claim == "sub" else "jti\x00\x01"}
+    if claim == "sub":
+        claims["iss"] = claims["sub"]
+    response = await token(client, assertion(rsa, client_id, **claims))
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client", response.text
+
+
+async def test_T4_body_client_id_must_equal_assertion_sub(
+    client: httpx.AsyncClient, ctx: AppContext, rsa: RSAKey
+) -> None:
+    client_id = await register(ctx, rsa)
+    other = await register(ctx, RSAKey.generate_key(2048, private=True))
+    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE}
+    mismatch = await client.post(
+        "/token", data=form | {"client_id": other, "client_assertion": assertion(rsa, client_id)}
+    )
+    assert mismatch.status_code == 400 and mismatch.json()["error"] == "invalid_request"
+    same = await client.post(
+        "/token", data=form | {"client_id": client_id, "client_assertion": assertion(rsa, client_id)}
+    )
+    assert same.status_code == 200, same.text

@@ -266,3 +266,47 @@ async def test_50_concurrent_refreshes_one_winner_then_family_revoked(
         children = await session.scalar(select(func.count()).select_from(RefreshToken))
     assert family.revoked_at is not None and family.revoked_reason == "refresh_reuse"
     assert children == 2  # the presented token and exactly one child
+
+
+@pytest.mark.parametrize("settings_overrides", [{"refresh_grace_seconds": 30}])
+async def test_grace_window_accepts_one_retry_only_on_every_backend(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """20 racing retries: on SQLite they arrive one after another, on PostgreSQL they race;
+    either way at most one is accepted and the rest are reuse (README, "Grace window")."""
+    app, _ = await setup(ctx)
+    first = await login(client, app)
+    assert (await refresh(client, app, first["refresh_token"])).status_code == 200  # the lost answer
+    answers = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(20)))
+    assert [a.status_code for a in answers].count(200) <= 1, [a.status_code for a in answers]
+    assert await live_refresh_tokens(ctx) == 0  # a second retry was reuse: the family is dead
+
+
+@pytest.mark.parametrize("settings_overrides", [{"refresh_grace_seconds": 30}])
+async def test_grace_window_second_sequential_retry_is_reuse(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app, _ = await setup(ctx)
+    first = await login(client, app)
+    assert (await refresh(client, app, first["refresh_token"])).status_code == 200
+    assert (await refresh(client, app, first["refresh_token"])).status_code == 200  # one retry
+    again = await refresh(client, app, first["refresh_token"])
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert await live_refresh_tokens(ctx) == 0
+
+
+async def test_R5_disabled_user_refresh_revokes_family_although_request_fails(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    app, rs = await setup(ctx)
+    tokens = await login(client, app)
+    async with ctx.transaction() as session:
+        user = await users.get_user(session, "alice")
+        # Flip the flag directly: `users.set_disabled` would revoke by itself.
+        await session.execute(update(users.User).where(users.User.id == user.id).values(disabled=True))
+    refused = await refresh(client, app, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert await introspect(client, rs, tokens["access_token"]) == {"active": False}
+    async with ctx.transaction() as session:
+        family = (await session.scalars(select(TokenFamily))).one()
+    assert family.revoked_reason == "user_disabled"
