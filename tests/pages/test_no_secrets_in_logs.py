@@ -6,7 +6,7 @@ import httpx
 
 from authserver.context import AppContext
 from authserver.log import JsonFormatter
-from tests.http.test_no_secrets_in_logs import _Collect, server_logging  # noqa: F401 (fixture)
+from tests.log_capture import Collect
 from tests.oauth.helpers import PASSWORD, make_user
 from tests.pages.helpers import COOKIE, hidden_fields, login, openid_app, query, request_params, submit
 
@@ -14,7 +14,7 @@ from tests.pages.helpers import COOKIE, hidden_fields, login, openid_app, query,
 async def test_L1_S4_sign_in_flow_logs_and_renders_no_secrets(
     client: httpx.AsyncClient,
     ctx: AppContext,
-    server_logging: _Collect,  # noqa: F811
+    server_logging: Collect,
 ) -> None:
     app = await openid_app(ctx)
     await make_user(ctx)
