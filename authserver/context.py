@@ -1,25 +1,36 @@
-"""What a running authserver holds: settings, the engine and the password hasher.
+"""What a running authserver holds: settings, the engine, the password hasher, and the caches of
+shared state each with its invalidation bound (the key ring, clients, token verdicts).
 
 Built once per process by the CLI or the app's lifespan and passed down explicitly; it holds no
-state that other workers would need to see (architecture §8).
+state that other workers would need to see (architecture §8): every cache is re-synchronised from
+the database within a stated interval.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from authserver import metrics
+from authserver.caches import CacheSync
 from authserver.db.engine import make_engine, make_sessionmaker
 from authserver.db.types import utcnow
-from authserver.domain import keys
+from authserver.domain import change_counters, keys
 from authserver.domain.passwords import PasswordHasher
 from authserver.domain.users import PasswordRules
+from authserver.oauth.store import WorkerCaches
 from authserver.settings import Settings
+
+
+class NoSigningKey(Exception):
+    """No current signing key exists yet: the lifespan task creates one; a request never does."""
 
 
 @dataclass
@@ -29,8 +40,11 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     hasher: PasswordHasher
     password_rules: PasswordRules
+    caches: WorkerCaches = field(default_factory=WorkerCaches)
     _encryptor: keys.KeyEncryptor | None = None
     _keyring: keys.KeyRing | None = None
+    _cache_sync: CacheSync | None = None
+    _maintenance: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings, engine: AsyncEngine | None = None) -> AppContext:
@@ -52,9 +66,20 @@ class AppContext:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One session, one transaction: committed if the block succeeds, rolled back if not."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One session, one transaction: committed if the block succeeds, rolled back if not.
+
+        A committed change to cached state drops this worker's copy at once; other workers see
+        it within `cache_sync_interval` (authserver/caches.py)."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            self._drop_changed(session.info.pop(change_counters.BUMPED, set()))
+
+    def _drop_changed(self, names: set[str]) -> None:
+        if change_counters.CLIENTS in names:
+            self.caches.clients.clear()
+        if change_counters.REVOCATIONS in names:
+            self.caches.verdicts.clear()
 
     def key_encryptor(self) -> keys.KeyEncryptor:
         """Built on first use, so commands that never touch keys never create the dev secret file."""
@@ -66,29 +91,88 @@ class AppContext:
             self._encryptor = keys.KeyEncryptor(secret)
         return self._encryptor
 
+    # Caches of shared state (authserver/caches.py) --------------------------------------------
+
+    async def sync_caches(self) -> None:
+        """Before every OAuth request: caches no older than `cache_sync_interval`."""
+        if self._cache_sync is None:
+            self._cache_sync = CacheSync(
+                self.sessions,
+                self.settings.cache_sync_interval,
+                {
+                    name: (lambda name=name: self._drop_changed({name}))  # type: ignore[misc]
+                    for name in (change_counters.CLIENTS, change_counters.REVOCATIONS)
+                },
+            )
+        await self._cache_sync.ensure_fresh()
+
+    # Signing keys (architecture §3) -------------------------------------------------------------
+
     async def ensure_keys(self) -> bool:
         async with self.transaction() as session:
             return await keys.ensure_keys(session, self.key_encryptor(), self.settings.rsa_key_bits)
 
-    async def fresh_keyring(self) -> keys.KeyRing:
-        """The key ring, opening a session only when it is due for a re-read (JWKS hot path)."""
-        if self._keyring is not None and not self._keyring.is_stale():
-            return self._keyring
-        async with self.transaction() as session:
-            return await self.keyring(session)
-
-    async def keyring(self, session: AsyncSession) -> keys.KeyRing:
-        """This process's key ring, re-read from the database when older than the interval."""
+    def _ring(self) -> keys.KeyRing:
         if self._keyring is None:
             self._keyring = keys.KeyRing(self.key_encryptor(), self.settings.key_refresh_interval)
-        ring = self._keyring
-        if ring.is_stale():
-            await ring.refresh(session, force=True)
-            if not ring.published():
-                await self.ensure_keys()
+        return self._keyring
+
+    async def keyring(self) -> keys.KeyRing:
+        """The ring a request signs and verifies with. The lifespan task re-reads it every
+        `key_refresh_interval`; a request re-reads it itself (a read, never a key generation)
+        only if that task fell behind by a whole interval or is not running."""
+        ring = self._ring()
+        if ring.age() >= 2 * self.settings.key_refresh_interval:
+            async with self.transaction() as session:
                 await ring.refresh(session, force=True)
-            await self._maybe_auto_rotate(ring)
+        if not ring.published() or ring.current_kid_or_none() is None:
+            raise NoSigningKey("no signing key yet")
         return ring
+
+    async def maintain_keys_once(self) -> None:
+        """The lifespan task's step: first-run keys, the automatic rotation, a fresh ring."""
+        ring = self._ring()
+        async with self.transaction() as session:
+            await ring.refresh(session, force=True)
+        if ring.current_kid_or_none() is None:
+            await self.ensure_keys()
+            async with self.transaction() as session:
+                await ring.refresh(session, force=True)
+        if await self._maybe_auto_rotate(ring):
+            async with self.transaction() as session:
+                await ring.refresh(session, force=True)
+        self._report_gauges(ring)
+
+    def _report_gauges(self, ring: keys.KeyRing) -> None:
+        current = next((k for k in ring.published() if k.state == "current"), None)
+        if current is not None and current.activated_at is not None:
+            metrics.SIGNING_KEY_AGE.set((utcnow() - current.activated_at).total_seconds())
+        pool = self.engine.sync_engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        if callable(checked_out):
+            metrics.DB_POOL_IN_USE.set(float(checked_out()))
+
+    async def start_maintenance(self) -> None:
+        """Start-up (the app's lifespan): keys exist and the ring is loaded before any request."""
+        await self.maintain_keys_once()
+        if self._maintenance is None:
+            self._maintenance = asyncio.create_task(self._maintain_keys_forever(), name="key-maintenance")
+
+    async def stop_maintenance(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+
+    async def _maintain_keys_forever(self) -> None:
+        log = logging.getLogger("authserver.keys")
+        while True:
+            await asyncio.sleep(self.settings.key_refresh_interval)
+            try:
+                await self.maintain_keys_once()
+            except Exception as exc:  # the database may be away; try again next interval
+                log.warning("key maintenance failed: %s", type(exc).__name__)
 
     async def rotate_keys(self, *, force: bool = False) -> None:
         """One rotation in its own transaction (CLI and the automatic interval both use this)."""
@@ -101,13 +185,13 @@ class AppContext:
                 force=force,
             )
 
-    async def _maybe_auto_rotate(self, ring: keys.KeyRing) -> None:
+    async def _maybe_auto_rotate(self, ring: keys.KeyRing) -> bool:
         interval = self.settings.key_rotation_interval
         current = next((k for k in ring.published() if k.state == "current"), None)
         if not interval or current is None or current.activated_at is None:
-            return
+            return False
         if utcnow() - current.activated_at < timedelta(seconds=interval):
-            return
+            return False
         try:
             await self.rotate_keys()
             # Unattended rotation also retires what it made obsolete, or the JWKS would grow forever.
@@ -116,6 +200,9 @@ class AppContext:
                 await keys.prune(session, keep_for=keep)
         except keys.KeyError_ as exc:  # another worker won, or next is too young: fine
             logging.getLogger("authserver.keys").info("automatic rotation skipped: %s", exc.message)
+            return False
+        return True
 
     async def aclose(self) -> None:
+        await self.stop_maintenance()
         await self.engine.dispose()

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     key_refresh_interval: float = Field(2.0, ge=0.05, le=60)
     # Rotate automatically when the current key is older than this (seconds); 0 = only by CLI.
     key_rotation_interval: int = Field(0, ge=0)
+    # How stale a worker's caches of clients and token verdicts may be: a client change or a
+    # revocation reaches every worker within this many seconds (authserver/caches.py).
+    cache_sync_interval: float = Field(0.5, ge=0.05, le=60)
     # Tolerance for clock skew between us and verifiers, added before a retired key is pruned.
     clock_skew: int = Field(60, ge=0, le=600)
 
@@ -109,6 +112,9 @@ class Settings(BaseSettings):
     signup_enabled: bool = True
 
     log_level: str = "INFO"
+    # Prometheus metrics: 0 serves GET /metrics on the main port; another port serves them there
+    # instead (from the `serve` process, so the main port does not expose them).
+    metrics_port: int = Field(0, ge=0, le=65535)
 
     # Browser sign-in (pages, checklist S1-S3). A session ends after `session_idle_ttl` seconds
     # without a request or `session_ttl` seconds after login, whichever comes first.

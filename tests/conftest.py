@@ -69,7 +69,11 @@ async def client(ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client wired to the real app (no network)."""
     app = create_app(ctx)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+    # The app's own lifespan: first-run keys and the key-maintenance task, as `serve` runs them.
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=ISSUER) as http,
+    ):
         yield http
 
 

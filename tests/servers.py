@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,6 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from click.testing import CliRunner
+
+from authserver.cli import cli
+from tests import backends
 
 
 def free_port() -> int:
@@ -65,3 +70,25 @@ def running_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def pg_with_client(
+    tmp_path: Path, *client_args: str
+) -> Iterator[tuple[str, dict[str, str | None], tuple[str, str]]]:
+    """A fresh PostgreSQL schema, migrated by the CLI, with one client registered by the CLI."""
+    name, url = backends.create_pg_schema()
+    try:
+        env: dict[str, str | None] = {
+            "AUTHSERVER_DATABASE_URL": url,
+            "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+            "AUTHSERVER_CONFIG": None,
+        }
+        runner = CliRunner()
+        assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+        created = runner.invoke(cli, ["clients", "create", "--name", "app", *client_args, "--json"], env=env)
+        assert created.exit_code == 0, created.output
+        app = json.loads(created.stdout)
+        yield url, env, (app["client_id"], app["client_secret"])
+    finally:
+        backends.drop_pg_schema(name)

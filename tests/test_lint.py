@@ -16,10 +16,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_clean() -> None:
-    result = _run("ruff", "check", "authserver", "tests", "migrations")
+    result = _run("ruff", "check", "authserver", "tests", "migrations", "kit/authserver_resource", "examples")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict_clean() -> None:
+    # pyproject.toml's [tool.mypy] files: the server, the resource kit and the examples.
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr

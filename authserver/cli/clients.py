@@ -134,6 +134,45 @@ def create(
     emit(run(click_ctx, work), as_json, text)
 
 
+@clients.command()
+@click.argument("client_id")
+@click.option("--grant-type", "grant_types", multiple=True, help="Replace the grant types (repeatable).")
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Replace the redirect URIs (repeatable)."
+)
+@click.option("--scope", default=None, help="Replace the scopes.")
+@click.option("--resource", "resources", multiple=True, help="Replace the RFC 8707 resources (repeatable).")
+@click.option("--introspect/--no-introspect", default=None, help="Allow or forbid calls to /introspect.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def update(
+    click_ctx: click.Context,
+    client_id: str,
+    grant_types: tuple[str, ...],
+    redirect_uris: tuple[str, ...],
+    scope: str | None,
+    resources: tuple[str, ...],
+    introspect: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a client; every server applies it within AUTHSERVER_CACHE_SYNC_INTERVAL seconds."""
+
+    async def work(ctx: AppContext) -> dict[str, Any]:
+        async with ctx.transaction() as session:
+            client = await clients_service.update_client(
+                session,
+                client_id,
+                grant_types=grant_types or None,
+                redirect_uris=redirect_uris or None,
+                scopes=scope,
+                resources=resources or None,
+                introspection_allowed=introspect,
+            )
+            return _client_json(client)
+
+    emit(run(click_ctx, work), as_json, lambda c: f"updated client {c['client_id']}")
+
+
 @clients.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

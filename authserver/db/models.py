@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from authserver.db.types import UTCDateTime, utcnow
@@ -186,19 +186,33 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class IssuedAccessToken(Base):
-    """Every JWT access token's `jti`, so revocation and family death reach it (RFC 7662 §2.2)."""
+class RevokedAccessToken(Base):
+    """The denylist of self-contained access tokens revoked one by one (RFC 7009, RFC 7662 §2.2).
 
-    __tablename__ = "access_tokens"
+    Issuing a token writes nothing (architecture §2); revoking one records its `jti` until the
+    token would have expired anyway, then `tokens prune` deletes the row. Tokens of a revoked
+    family are refused through the family their `fam` claim names, not through rows here.
+    """
+
+    __tablename__ = "revoked_access_tokens"
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[str | None] = mapped_column(String(36), default=None)
-    family_id: Mapped[str | None] = mapped_column(
-        ForeignKey("token_families.id", ondelete="CASCADE"), index=True, default=None
-    )
+    client_id: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(index=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeCounter(Base):
+    """A counter per kind of shared state that workers cache (`clients`, `revocations`).
+
+    Every change bumps it in the changing transaction; each worker re-reads the counters at most
+    every `cache_sync_interval` seconds and drops its cache when one moved (architecture §8).
+    """
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ClientAssertionJti(Base):

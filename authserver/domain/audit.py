@@ -16,6 +16,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from authserver import metrics
 from authserver.db.models import AuditEvent
 
 log = logging.getLogger("authserver.audit")
@@ -53,6 +54,7 @@ async def record(
 def _log_committed(session: Session) -> None:
     for line in session.info.pop(_PENDING, ()):
         log.info(line["event"], extra={"audit": line})
+        metrics.count_audit_event(line["event"])
 
 
 @sa_event.listens_for(Session, "after_rollback")

@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import Client, ClientAssertionJti, ClientSecret
 from authserver.db.types import utcnow
-from authserver.domain import audit, token_families
+from authserver.domain import audit, change_counters, token_families
 from authserver.domain.errors import InvalidInput, NotFound
 from authserver.hosts import is_loopback_host
 
@@ -103,14 +103,6 @@ def validate_redirect_uri(uri: str) -> str:
     return uri
 
 
-def validate_post_logout_uri(uri: str) -> str:
-    """OIDC RP-Initiated Logout §3.1: registered like a redirect URI, matched exactly at logout."""
-    try:
-        return validate_redirect_uri(uri)
-    except InvalidInput as error:
-        raise InvalidInput(error.message, field="post_logout_redirect_uri") from None
-
-
 def parse_scopes(raw: str | Iterable[str]) -> list[str]:
     tokens = raw.split() if isinstance(raw, str) else [t for s in raw for t in s.split()]
     for token in tokens:
@@ -155,6 +147,14 @@ async def record_assertion_jti(session: AsyncSession, client_id: str, jti: str, 
     return True
 
 
+def validate_post_logout_uri(uri: str) -> str:
+    """OIDC RP-Initiated Logout §3.1: registered like a redirect URI, matched exactly at logout."""
+    try:
+        return validate_redirect_uri(uri)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, field="post_logout_redirect_uri") from None
+
+
 def _validate_resource(uri: str) -> str:
     # RFC 8707 §2: an absolute URI without a fragment.
     parts = urlsplit(uri)
@@ -163,24 +163,7 @@ def _validate_resource(uri: str) -> str:
     return uri
 
 
-async def create_client(
-    session: AsyncSession,
-    *,
-    name: str,
-    grant_types: Iterable[str],
-    redirect_uris: Iterable[str] = (),
-    scopes: str | Iterable[str] = "",
-    public: bool = False,
-    auth_method: str | None = None,
-    resources: Iterable[str] = (),
-    jwks: object = None,
-    post_logout_redirect_uris: Iterable[str] = (),
-    introspection_allowed: bool = False,
-) -> RegisteredClient:
-    logout_uris = [validate_post_logout_uri(u) for u in dict.fromkeys(post_logout_redirect_uris)]
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("Client name must be 1 to 200 characters.", field="name")
+def _grants(grant_types: Iterable[str], *, public: bool, introspection_allowed: bool) -> list[str]:
     grants = sorted(set(grant_types))
     if not grants:
         raise InvalidInput("At least one grant type is required.", field="grant_type")
@@ -199,9 +182,36 @@ async def create_client(
         raise InvalidInput("A public client cannot use the password grant.", field="grant_type")
     if public and introspection_allowed:
         raise InvalidInput("A public client cannot introspect tokens (RFC 7662 §2.1).", field="introspect")
+    return grants
+
+
+def _redirect_uris(redirect_uris: Iterable[str], grants: list[str]) -> list[str]:
     uris = [validate_redirect_uri(u) for u in dict.fromkeys(redirect_uris)]
     if "authorization_code" in grants and not uris:
         raise InvalidInput("authorization_code needs at least one redirect URI.", field="redirect_uri")
+    return uris
+
+
+async def create_client(
+    session: AsyncSession,
+    *,
+    name: str,
+    grant_types: Iterable[str],
+    redirect_uris: Iterable[str] = (),
+    scopes: str | Iterable[str] = "",
+    public: bool = False,
+    auth_method: str | None = None,
+    resources: Iterable[str] = (),
+    jwks: object = None,
+    introspection_allowed: bool = False,
+    post_logout_redirect_uris: Iterable[str] = (),
+) -> RegisteredClient:
+    logout_uris = [validate_post_logout_uri(u) for u in dict.fromkeys(post_logout_redirect_uris)]
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("Client name must be 1 to 200 characters.", field="name")
+    grants = _grants(grant_types, public=public, introspection_allowed=introspection_allowed)
+    uris = _redirect_uris(redirect_uris, grants)
     method = auth_method or ("none" if public else "client_secret_basic")
     allowed_methods = ("none",) if public else ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT)
     if method not in allowed_methods:
@@ -221,8 +231,8 @@ async def create_client(
         scopes=parse_scopes(scopes),
         resources=[_validate_resource(r) for r in dict.fromkeys(resources)],
         jwks=validate_client_jwks(jwks) if jwks is not None else None,
-        post_logout_redirect_uris=logout_uris,
         introspection_allowed=introspection_allowed,
+        post_logout_redirect_uris=logout_uris,
     )
     session.add(client)
     secret = None
@@ -230,8 +240,41 @@ async def create_client(
         secret = new_secret()
         session.add(ClientSecret(client_id=client.client_id, secret_sha256=hash_secret(secret)))
     await session.flush()
+    await change_counters.bump(session, change_counters.CLIENTS)
     await audit.record(session, "client.created", client_id=client.client_id)
     return RegisteredClient(client, secret)
+
+
+async def update_client(
+    session: AsyncSession,
+    client_id: str,
+    *,
+    grant_types: Iterable[str] | None = None,
+    redirect_uris: Iterable[str] | None = None,
+    scopes: str | Iterable[str] | None = None,
+    resources: Iterable[str] | None = None,
+    introspection_allowed: bool | None = None,
+) -> Client:
+    """Replace what is given, checked by the same rules as registration. Every worker applies the
+    change within `cache_sync_interval` (its cached copy is dropped through the change counter).
+    Tokens already issued keep what they were granted until they expire."""
+    client = await get_client(session, client_id)
+    allowed = client.introspection_allowed if introspection_allowed is None else introspection_allowed
+    grants = _grants(
+        client.grant_types if grant_types is None else grant_types,
+        public=client.public,
+        introspection_allowed=allowed,
+    )
+    uris = _redirect_uris(client.redirect_uris if redirect_uris is None else redirect_uris, grants)
+    client.grant_types, client.redirect_uris, client.introspection_allowed = grants, uris, allowed
+    if scopes is not None:
+        client.scopes = parse_scopes(scopes)
+    if resources is not None:
+        client.resources = [_validate_resource(r) for r in dict.fromkeys(resources)]
+    await session.flush()
+    await change_counters.bump(session, change_counters.CLIENTS)
+    await audit.record(session, "client.updated", client_id=client_id)
+    return client
 
 
 async def get_client(session: AsyncSession, client_id: str) -> Client:
@@ -251,28 +294,47 @@ async def delete_client(session: AsyncSession, client_id: str) -> None:
     await token_families.revoke_client_families(session, client_id, "client_deleted")
     await session.execute(delete(ClientSecret).where(ClientSecret.client_id == client_id))
     await session.execute(delete(Client).where(Client.client_id == client_id))
+    # Its tokens die at once: cached clients and cached "active" verdicts are dropped everywhere.
+    await change_counters.bump(session, change_counters.CLIENTS, change_counters.REVOCATIONS)
     await audit.record(session, "client.deleted", client_id=client_id)
 
 
-async def load_client_with_secrets(session: AsyncSession, client_id: str) -> tuple[Client, list[str]] | None:
-    """The client and its live secret hashes in one round trip (the token endpoint's hot path)."""
-    now = utcnow()
+@dataclass(frozen=True)
+class ClientEntry:
+    """A client and every secret it holds, with when each stops working: what a worker caches.
+
+    The row is detached from its session and only read. Secrets are filtered by time when
+    checked, not when loaded, so a cached entry still refuses a secret whose overlap has ended.
+    """
+
+    client: Client
+    secrets: tuple[tuple[str, datetime | None], ...]
+
+    def live_secret_hashes(self, now: datetime) -> list[str]:
+        return [digest for digest, expires in self.secrets if expires is None or expires > now]
+
+
+async def load_client_entry(session: AsyncSession, client_id: str) -> ClientEntry | None:
+    """The client and all its secrets in one round trip."""
     rows = (
         await session.execute(
-            select(Client, ClientSecret.secret_sha256)
-            .outerjoin(
-                ClientSecret,
-                and_(
-                    ClientSecret.client_id == Client.client_id,
-                    or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now),
-                ),
-            )
+            select(Client, ClientSecret.secret_sha256, ClientSecret.expires_at)
+            .outerjoin(ClientSecret, ClientSecret.client_id == Client.client_id)
             .where(Client.client_id == client_id)
         )
     ).all()
     if not rows:
         return None
-    return rows[0][0], [secret for _, secret in rows if secret is not None]
+    client = rows[0][0]
+    session.expunge(client)
+    secrets = tuple((digest, expires) for _, digest, expires in rows if digest is not None)
+    return ClientEntry(client, secrets)
+
+
+async def load_client_with_secrets(session: AsyncSession, client_id: str) -> tuple[Client, list[str]] | None:
+    """The client and its live secret hashes."""
+    entry = await load_client_entry(session, client_id)
+    return (entry.client, entry.live_secret_hashes(utcnow())) if entry else None
 
 
 def secret_matches(presented: str, stored_hashes: Iterable[str]) -> bool:
@@ -303,6 +365,7 @@ async def rotate_secret(session: AsyncSession, client_id: str, overlap: timedelt
     secret = new_secret()
     session.add(ClientSecret(client_id=client_id, secret_sha256=hash_secret(secret)))
     await session.flush()
+    await change_counters.bump(session, change_counters.CLIENTS)
     await audit.record(
         session, "client.secret_rotated", client_id=client_id, overlap_seconds=int(overlap.total_seconds())
     )

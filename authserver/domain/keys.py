@@ -9,6 +9,8 @@ checks the key on load), so a key object is built once per kid and reused.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import secrets
 import stat
@@ -208,6 +210,10 @@ async def rewrap(session: AsyncSession, old: KeyEncryptor, new: KeyEncryptor) ->
     return count
 
 
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 @dataclass(frozen=True)
 class PublishedKey:
     kid: str
@@ -228,9 +234,18 @@ class KeyRing:
         self._current_kid: str | None = None
         self._signers: dict[str, RSAKey] = {}
         self._verifiers: dict[str, RSAKey] = {}
+        self.jwks_body = b'{"keys":[]}'
+        self.jwks_etag = _etag(self.jwks_body)
 
     def is_stale(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self._interval
+        return self.age() >= self._interval
+
+    def age(self) -> float:
+        """Seconds since the ring was last read from the database."""
+        return time.monotonic() - self._loaded_at
+
+    def current_kid_or_none(self) -> str | None:
+        return self._current_kid
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
         if not force and not self.is_stale():
@@ -259,6 +274,12 @@ class KeyRing:
                 self._signers = {current: RSAKey.import_key(pem)}
         live = {k.kid for k in published}
         self._verifiers = {kid: v for kid, v in self._verifiers.items() if kid in live}
+        if [k.public_jwk for k in published] != [k.public_jwk for k in self._published]:
+            # The JWKS document is built once per key-set change, not per request.
+            self.jwks_body = json.dumps(
+                {"keys": [k.public_jwk for k in published]}, separators=(",", ":")
+            ).encode()
+            self.jwks_etag = _etag(self.jwks_body)
         self._published, self._current_kid = published, current
         self._loaded_at = time.monotonic()
 

@@ -14,19 +14,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import (
     AuthorizationCode,
+    Client,
     ClientAssertionJti,
-    IssuedAccessToken,
     RefreshToken,
+    RevokedAccessToken,
     TokenFamily,
+    User,
 )
 from authserver.db.rows import affected
 from authserver.db.types import utcnow
-from authserver.domain import audit
+from authserver.domain import audit, change_counters
 
 
 def digest(value: str) -> str:
@@ -54,20 +57,17 @@ async def revoke_family(
     client_id: str | None = None,
     user_id: str | None = None,
 ) -> bool:
-    """Revoke a family (its refresh tokens and access tokens). True if it was live until now."""
+    """Revoke a family: its refresh tokens, and its access tokens, which name it in their `fam`
+    claim. True if it was live until now."""
     now = utcnow()
     result = await session.execute(
         update(TokenFamily)
         .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
-    await session.execute(
-        update(IssuedAccessToken)
-        .where(IssuedAccessToken.family_id == family_id, IssuedAccessToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
     changed = bool(affected(result))
     if changed:
+        await change_counters.bump(session, change_counters.REVOCATIONS)
         await audit.record(
             session, f"family.revoked.{reason}", user_id=user_id, client_id=client_id, family_id=family_id
         )
@@ -142,21 +142,42 @@ async def add_refresh_token(
     return value
 
 
-async def record_access_token(
-    session: AsyncSession,
-    *,
-    jti: str,
-    client_id: str,
-    user_id: str | None,
-    family_id: str | None,
-    expires_at: datetime,
-) -> None:
-    # A Core INSERT: one round trip, none of the unit-of-work bookkeeping (hot path).
-    await session.execute(
-        insert(IssuedAccessToken).values(
-            jti=jti, client_id=client_id, user_id=user_id, family_id=family_id, expires_at=expires_at
-        )
-    )
+async def revoke_access_token(
+    session: AsyncSession, *, jti: str, client_id: str, expires_at: datetime
+) -> bool:
+    """Deny one self-contained access token until it would have expired (RFC 7009 §2).
+
+    True if it was not on the denylist yet. Nothing was recorded when it was issued: the
+    denylist holds only revoked tokens (architecture §2).
+    """
+    if await session.get(RevokedAccessToken, jti) is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(RevokedAccessToken(jti=jti, client_id=client_id, expires_at=expires_at))
+            await session.flush()
+    except IntegrityError:
+        return False  # revoked concurrently by another request
+    await change_counters.bump(session, change_counters.REVOCATIONS)
+    return True
+
+
+async def access_token_is_live(
+    session: AsyncSession, *, jti: str, client_id: str, family_id: str | None, user_id: str | None
+) -> bool:
+    """Whether a validly signed, unexpired access token is still good, in one round trip:
+    not denylisted, its client still registered, its family (if any) not revoked, its user (if
+    any) not disabled (RFC 7662 §2.2, I3)."""
+    checks = [
+        exists().where(RevokedAccessToken.jti == jti),
+        exists().where(Client.client_id == client_id),
+    ]
+    if family_id is not None:
+        checks.append(exists().where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None)))
+    if user_id is not None:
+        checks.append(exists().where(User.id == user_id, User.disabled.is_(False)))
+    denied, client_exists, *rest = (await session.execute(select(*checks))).one()
+    return not denied and bool(client_exists) and all(rest)
 
 
 async def find_code(session: AsyncSession, code: str) -> AuthorizationCode | None:
@@ -302,17 +323,19 @@ async def prune_expired(
     """Delete rows no token can still need. Used refresh tokens stay as long as their family
     lives, so a stolen one is recognised as reuse for the family's whole life.
 
-    - access-token rows past their expiry (plus skew);
+    - denylisted access tokens past their expiry (plus skew): they are refused as expired anyway;
     - codes an hour past expiry (reuse detection matters while a code can still be redeemed);
     - families past their absolute lifetime or idle timeout, and revoked families once every
       access token they issued has expired; their refresh tokens go with them.
     """
     now = utcnow()
-    access = await session.execute(delete(IssuedAccessToken).where(IssuedAccessToken.expires_at < now - skew))
+    access = await session.execute(
+        delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now - skew)
+    )
     codes = await session.execute(
         delete(AuthorizationCode).where(AuthorizationCode.expires_at < now - timedelta(hours=1) - skew)
     )
-    # Refresh tokens and access-token rows of a family go with it (ON DELETE CASCADE).
+    # Refresh tokens of a family go with it (ON DELETE CASCADE).
     families = await session.execute(
         delete(TokenFamily).where(
             (TokenFamily.expires_at < now - skew)
@@ -320,6 +343,9 @@ async def prune_expired(
             | (TokenFamily.revoked_at < now - access_ttl - skew)
         )
     )
+    if affected(families):
+        # Cached "active" verdicts may name a family that is gone now.
+        await change_counters.bump(session, change_counters.REVOCATIONS)
     jtis = await session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now))
     result = Pruned(
         access_tokens=affected(access),

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authserver.db.models import User, UserRole
 from authserver.db.rows import affected
 from authserver.db.types import utcnow
-from authserver.domain import audit, identifiers, token_families
+from authserver.domain import audit, change_counters, identifiers, token_families
 from authserver.domain.errors import AccountExists, InvalidInput, NotFound
 from authserver.domain.passwords import PasswordHasher, check_password_policy, normalize_password
 
@@ -284,6 +284,7 @@ async def set_disabled(session: AsyncSession, ref: str, disabled: bool) -> User:
         update(User).where(User.id == user.id).values(disabled=disabled, updated_at=utcnow())
     )
     user.disabled = disabled
+    await change_counters.bump(session, change_counters.REVOCATIONS)  # cached verdicts name the user
     await audit.record(session, "user.disabled" if disabled else "user.enabled", user_id=user.id)
     if disabled:
         await token_families.revoke_user_families(session, user.id, "user_disabled")  # R5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from authserver.context import AppContext
+from authserver import metrics
+from authserver.context import AppContext, NoSigningKey
 from authserver.domain.errors import DomainError
 from authserver.http import discovery, health, introspection, jwks, revocation, signup, token, userinfo
 from authserver.http.cors import CorsMiddleware
@@ -21,8 +23,10 @@ from authserver.http.errors import (
     handle_api_error,
     handle_domain_error,
     handle_http_error,
+    handle_no_signing_key,
     handle_unexpected,
 )
+from authserver.http.metrics import MetricsMiddleware, metrics_endpoint
 from authserver.http.security_headers import SecurityHeadersMiddleware
 from authserver.log import configure_logging
 from authserver.pages import account, authorize, consent, login, logout
@@ -56,31 +60,39 @@ async def handle_page_error(_request: Request, exc: Exception) -> Response:
 def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Key generation and automatic rotation run here, in the background, never in a request.
+        await ctx.start_maintenance()
         try:
             yield
         finally:
+            await ctx.stop_maintenance()
+            metrics.forget_process(os.getpid())
             if owns_context:
                 await ctx.aclose()
 
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/signup", signup.signup, methods=["POST"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/introspect", introspection.introspect, methods=["POST"]),
+        Route("/revoke", revocation.revoke, methods=["POST"]),
+        Route(discovery.JWKS_PATH, jwks.jwks, methods=["GET"]),
+        Route(
+            "/.well-known/oauth-authorization-server",
+            discovery.authorization_server_metadata,
+            methods=["GET"],
+        ),
+        Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
+        Route("/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
+        *PAGE_ROUTES,
+    ]
+    if ctx.settings.metrics_port == 0:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", health.healthz, methods=["GET"]),
-            Route("/readyz", health.readyz, methods=["GET"]),
-            Route("/signup", signup.signup, methods=["POST"]),
-            Route("/token", token.token, methods=["POST"]),
-            Route("/introspect", introspection.introspect, methods=["POST"]),
-            Route("/revoke", revocation.revoke, methods=["POST"]),
-            Route(discovery.JWKS_PATH, jwks.jwks, methods=["GET"]),
-            Route(
-                "/.well-known/oauth-authorization-server",
-                discovery.authorization_server_metadata,
-                methods=["GET"],
-            ),
-            Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
-            Route("/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
-            *PAGE_ROUTES,
-        ],
+        routes=routes,
         middleware=[
+            Middleware(MetricsMiddleware, paths=frozenset(r.path for r in routes)),
             Middleware(CorsMiddleware, origins=ctx.settings.cors_origins),
             Middleware(SecurityHeadersMiddleware, https=ctx.settings.issuer_is_https),
         ],
@@ -89,6 +101,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             DomainError: handle_domain_error,
             PageError: handle_page_error,
             HTTPException: handle_http_error,
+            NoSigningKey: handle_no_signing_key,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

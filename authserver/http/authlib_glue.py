@@ -22,7 +22,9 @@ from sqlalchemy.util import greenlet_spawn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from authserver import metrics
 from authserver.context import AppContext
+from authserver.domain.clients import GRANT_TYPES
 from authserver.http.bodies import read_form
 from authserver.http.errors import NO_STORE
 from authserver.oauth.requests import ParsedRequest
@@ -32,6 +34,7 @@ from authserver.oauth.store import OAuthStore
 log = logging.getLogger("authserver.oauth")
 
 Result = tuple[int, Any, list[tuple[str, str]]]
+GRANT_LABELS = frozenset(GRANT_TYPES)
 Step = Callable[[AuthServer, ParsedRequest], Result]
 
 
@@ -57,16 +60,25 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
         except OAuth2Error as error:  # raised outside Authlib's own handlers
             return server.handle_error_response(req, error)
 
+    await ctx.sync_caches()
+    keyring = await ctx.keyring()
     try:
         async with ctx.transaction() as session:
-            keyring = await ctx.keyring(session)
             store = OAuthStore(
-                session, ctx.settings, keyring, ctx.hasher, client_ip(request), sessions=ctx.sessions
+                session,
+                ctx.settings,
+                keyring,
+                ctx.hasher,
+                client_ip(request),
+                sessions=ctx.sessions,
+                caches=ctx.caches,
             )
             server = AuthServer(store)
             result = await greenlet_spawn(guarded, server, oauth_request)
             if result[0] >= 400:
                 raise _RollBack(result)
+        if path == "/token":
+            metrics.TOKENS_ISSUED.labels(grant_type=_grant_label(oauth_request)).inc()
     except _RollBack as rolled_back:
         result = rolled_back.result
         assert store is not None and server is not None
@@ -95,6 +107,11 @@ def _log_failure(path: str, server: AuthServer, request: ParsedRequest, status: 
             "grant_type": request.form.get("grant_type") if path == "/token" else None,
         },
     )
+
+
+def _grant_label(request: ParsedRequest) -> str:
+    grant = request.form.get("grant_type", "")
+    return grant if grant in GRANT_LABELS else "other"
 
 
 def _json(result: Result) -> Response:

@@ -6,19 +6,21 @@ client model accepts. `issuer` is the configured issuer, the same string as `iss
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from authserver.context import AppContext
+from authserver.http.static_documents import document_response, encode
 from authserver.oauth import client_auth
 from authserver.oauth.authorize import PROMPTS
 from authserver.oauth.claims import CLAIMS_SUPPORTED
 from authserver.oauth.client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 
 JWKS_PATH = "/.well-known/jwks.json"
-CACHE = {"Cache-Control": "public, max-age=3600"}
+CACHE = "public, max-age=3600"
 
 
 def oauth_metadata(issuer: str) -> dict[str, Any]:
@@ -61,11 +63,19 @@ def openid_metadata(issuer: str) -> dict[str, Any]:
     }
 
 
-async def authorization_server_metadata(request: Request) -> JSONResponse:
-    ctx: AppContext = request.app.state.ctx
-    return JSONResponse(oauth_metadata(ctx.settings.issuer), headers=CACHE)
+@cache
+def _documents(issuer: str) -> dict[str, tuple[bytes, str]]:
+    """Both documents as bytes, built once per process: they change only with the settings."""
+    return {"oauth": encode(oauth_metadata(issuer)), "openid": encode(openid_metadata(issuer))}
 
 
-async def openid_configuration(request: Request) -> JSONResponse:
+async def authorization_server_metadata(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
-    return JSONResponse(openid_metadata(ctx.settings.issuer), headers=CACHE)
+    body, etag = _documents(ctx.settings.issuer)["oauth"]
+    return document_response(request, body, etag, CACHE)
+
+
+async def openid_configuration(request: Request) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    body, etag = _documents(ctx.settings.issuer)["openid"]
+    return document_response(request, body, etag, CACHE)

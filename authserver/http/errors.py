@@ -80,6 +80,16 @@ async def handle_http_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
+async def handle_no_signing_key(_request: Request, _exc: Exception) -> Response:
+    """Only before the first start-up finished making keys: come back in a moment."""
+    return error_response(
+        503,
+        "temporarily_unavailable",
+        "The server has no signing key yet; try again shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.error(
         "unhandled error on %s %s: %s",

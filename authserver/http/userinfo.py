@@ -56,8 +56,10 @@ async def userinfo_endpoint(request: Request) -> JSONResponse:
     token = await _token(request, ctx.settings.max_body_bytes)
     if token is None:
         return _challenge(401)
+    await ctx.sync_caches()  # revocations made through any worker count here too
+    keyring = await ctx.keyring()
     async with ctx.transaction() as session:
-        store = OAuthStore(session, ctx.settings, await ctx.keyring(session), ctx.hasher)
+        store = OAuthStore(session, ctx.settings, keyring, ctx.hasher, caches=ctx.caches)
         try:
             body = await greenlet_spawn(userinfo, store, token)
         except UserinfoError as error:

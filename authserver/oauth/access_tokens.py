@@ -15,6 +15,7 @@ from joserfc.errors import JoseError
 from authserver.domain.keys import ALG, KeyRing
 
 AT_JWT = "at+jwt"
+FAMILY_CLAIM = "fam"
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,14 @@ def sign_access_token(
     scope: str,
     ttl: int,
     auth_time: int | None = None,
+    family_id: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> SignedToken:
-    """RFC 9068 §2: header typ at+jwt; iss, sub, aud, exp, iat, jti, client_id, scope."""
+    """RFC 9068 §2: header typ at+jwt; iss, sub, aud, exp, iat, jti, client_id, scope.
+
+    A token from a user grant also names its family (`fam`, an opaque id): revoking the family
+    reaches the token without any record having been written when it was issued.
+    """
     kid, key = keyring.signer()
     now = int(time.time())
     jti = secrets.token_urlsafe(18)
@@ -54,6 +60,8 @@ def sign_access_token(
     }
     if auth_time is not None:
         claims["auth_time"] = auth_time
+    if family_id is not None:
+        claims[FAMILY_CLAIM] = family_id
     if extra:
         claims |= extra
     header = {"alg": ALG, "typ": AT_JWT, "kid": kid}

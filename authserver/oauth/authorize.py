@@ -381,7 +381,7 @@ async def authorize(
     """Validate and issue a code for `user` in one transaction (tools and tests; the browser
     flow goes through the pages). Never raises for any input (L6)."""
     async with ctx.transaction() as session:
-        keyring = await ctx.keyring(session)
+        keyring = await ctx.keyring()
         try:
             request = await validate(session, ctx.settings, keyring, params)
             location = await issue(

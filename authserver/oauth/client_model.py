@@ -6,16 +6,18 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
-from authserver.db.models import Client
+from authserver.db.types import utcnow
 from authserver.domain import scope_policy
-from authserver.domain.clients import secret_matches
+from authserver.domain.clients import ClientEntry, secret_matches
 
 
 class ClientModel(ClientMixin):  # type: ignore[misc]
-    def __init__(self, client: Client, secret_hashes: list[str]) -> None:
-        self.row = client
-        self.client_id = client.client_id
-        self._secret_hashes = secret_hashes
+    """A view of a (possibly cached) `ClientEntry`; it never writes to the row."""
+
+    def __init__(self, entry: ClientEntry) -> None:
+        self.row = entry.client
+        self.client_id = entry.client.client_id
+        self._entry = entry
 
     @property
     def public(self) -> bool:
@@ -56,7 +58,8 @@ class ClientModel(ClientMixin):  # type: ignore[misc]
         return redirect_uri in self.row.redirect_uris  # exact string match (A1)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return secret_matches(client_secret, self._secret_hashes)
+        # Expiry is checked now, not when the entry was cached (secret rotation overlap).
+        return secret_matches(client_secret, self._entry.live_secret_hashes(utcnow()))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """Authlib's hook; `oauth/client_auth.py` already enforced the registered method."""

@@ -70,6 +70,7 @@ class TokenIssuer:
             scope=granted,
             ttl=settings.access_token_ttl,
             auth_time=auth_time,
+            family_id=family.id if family is not None else None,
             extra=extra,
         )
         response: dict[str, Any] = {
@@ -93,13 +94,6 @@ class TokenIssuer:
                 scopes=context.scopes,
                 sid=context.sid,
             )
-        store.record_access_token(
-            jti=signed.jti,
-            client_id=client.client_id,
-            user_id=user.id if user is not None else None,
-            family_id=family.id if family is not None else None,
-            expires_at=datetime.fromtimestamp(signed.expires_at, UTC),
-        )
         return response
 
     def _start_family(self, context: IssueContext, granted: str) -> TokenFamily | None:

@@ -15,19 +15,19 @@ A failed request rolls its transaction back. Two kinds of write must outlive tha
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.util import await_only
 
-from authserver.db.models import AuthorizationCode, IssuedAccessToken, TokenFamily, User
-from authserver.db.types import utcnow
+from authserver.caches import BoundedCache
+from authserver.db.models import AuthorizationCode, TokenFamily, User
 from authserver.domain import audit, identifiers, token_families, users
-from authserver.domain.clients import load_client_with_secrets, record_assertion_jti
+from authserver.domain.clients import ClientEntry, load_client_entry, record_assertion_jti
 from authserver.domain.keys import KeyRing
 from authserver.domain.token_families import Consumed, PresentedRefresh
+from authserver.oauth.access_tokens import FAMILY_CLAIM
 from authserver.oauth.client_model import ClientModel
 from authserver.settings import Settings
 
@@ -40,6 +40,14 @@ def bridge(coro: Coroutine[Any, Any, T]) -> T:
     return await_only(coro)
 
 
+class WorkerCaches:
+    """This worker's caches (`authserver/caches.py`); the store reads and fills them."""
+
+    def __init__(self, max_clients: int = 10_000, max_verdicts: int = 100_000) -> None:
+        self.clients: BoundedCache[ClientEntry] = BoundedCache(max_clients)
+        self.verdicts: BoundedCache[bool] = BoundedCache(max_verdicts)
+
+
 class OAuthStore:
     def __init__(
         self,
@@ -49,6 +57,7 @@ class OAuthStore:
         hasher: Any,
         ip: str | None = None,
         sessions: async_sessionmaker[AsyncSession] | None = None,
+        caches: WorkerCaches | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -56,6 +65,7 @@ class OAuthStore:
         self.hasher = hasher
         self.ip = ip
         self._sessions = sessions
+        self.caches = caches or WorkerCaches()
         self._clients: dict[str, ClientModel | None] = {}
         self.failure_actions: list[FailureAction] = []
 
@@ -79,8 +89,15 @@ class OAuthStore:
     async def _load_client(self, client_id: str) -> ClientModel | None:
         if not identifiers.is_client_id(client_id):
             return None  # never query with a malformed id (NUL, controls, over-long)
-        loaded = await load_client_with_secrets(self.session, client_id)
-        return ClientModel(*loaded) if loaded else None
+        cache = self.caches.clients
+        entry = cache.get(client_id)
+        if entry is None:
+            generation = cache.generation
+            entry = await load_client_entry(self.session, client_id)
+            if entry is None:
+                return None  # unknown ids are not cached: a flood of them cannot fill memory
+            cache.put(client_id, entry, generation)
+        return ClientModel(entry)
 
     def record_assertion_jti(self, client_id: str, jti: str, expires_at: datetime) -> bool:
         """T12: committed now, so a failure later in this request cannot roll the jti back."""
@@ -149,9 +166,6 @@ class OAuthStore:
     def add_refresh_token(self, family: TokenFamily, parent_sha256: str | None = None) -> str:
         return bridge(token_families.add_refresh_token(self.session, family, parent_sha256))
 
-    def record_access_token(self, **kwargs: Any) -> None:
-        bridge(token_families.record_access_token(self.session, **kwargs))
-
     def find_refresh(self, value: str) -> PresentedRefresh | None:
         idle = timedelta(seconds=self.settings.refresh_idle_ttl)
         return bridge(token_families.find_refresh_token(self.session, value, idle=idle))
@@ -192,26 +206,39 @@ class OAuthStore:
             self.revoke_family_on_failure(presented.family, "refresh_reuse")
         return outcome
 
-    def access_token_row(self, jti: str) -> tuple[IssuedAccessToken, TokenFamily | None] | None:
-        async def load() -> tuple[IssuedAccessToken, TokenFamily | None] | None:
-            row = (
-                await self.session.execute(
-                    select(IssuedAccessToken, TokenFamily)
-                    .outerjoin(TokenFamily, TokenFamily.id == IssuedAccessToken.family_id)
-                    .where(IssuedAccessToken.jti == jti)
+    def access_token_is_live(self, claims: dict[str, Any]) -> bool:
+        """Denylist, family, user and client checks for a verified token, cached per `jti` until
+        the next revocation anywhere (`authserver/caches.py`)."""
+        jti = claims["jti"]
+        cache = self.caches.verdicts
+        verdict = cache.get(jti)
+        if verdict is None:
+            generation = cache.generation
+            family_id = claims.get(FAMILY_CLAIM)
+            verdict = bridge(
+                token_families.access_token_is_live(
+                    self.session,
+                    jti=jti,
+                    client_id=str(claims.get("client_id", "")),
+                    family_id=family_id if isinstance(family_id, str) else None,
+                    user_id=str(claims["sub"]) if isinstance(family_id, str) else None,
                 )
-            ).first()
-            return (row[0], row[1]) if row else None
-
-        return bridge(load())
-
-    def revoke_access_token(self, jti: str, client_id: str) -> None:
-        async def revoke() -> None:
-            await self.session.execute(
-                update(IssuedAccessToken)
-                .where(IssuedAccessToken.jti == jti, IssuedAccessToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
             )
-            await audit.record(self.session, "token.revoked", client_id=client_id, ip=self.ip, jti=jti)
+            cache.put(jti, verdict, generation)
+        return verdict
+
+    def revoke_access_token(self, claims: dict[str, Any], client_id: str) -> None:
+        async def revoke() -> None:
+            revoked = await token_families.revoke_access_token(
+                self.session,
+                jti=claims["jti"],
+                client_id=client_id,
+                expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            )
+            if revoked:
+                await audit.record(
+                    self.session, "token.revoked", client_id=client_id, ip=self.ip, jti=claims["jti"]
+                )
 
         bridge(revoke())
+        self.caches.verdicts.discard(claims["jti"])  # this worker sees it at once

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,25 +65,20 @@ class FoundToken:
         if self.kind == "refresh_token" and self.family is not None:
             store.revoke_family(self.family, "revoked")
         elif self.jti is not None:
-            store.revoke_access_token(self.jti, self.client_id)
+            store.revoke_access_token(self.claims, self.client_id)
 
 
 def _access(store: OAuthStore, value: str, include_inactive: bool) -> FoundToken | None:
     claims = verify_access_token(store.keyring, value, issuer=store.settings.issuer)
     if claims is None:
         return None  # malformed, foreign, expired or badly signed: "active": false (I2)
-    found = store.access_token_row(claims["jti"])
-    if found is None:
-        return None  # signed by us but never recorded: treat as unknown
-    row, family = found
-    active = (
-        row.revoked_at is None
-        and (family is None or family.revoked_at is None)
-        and row.expires_at.timestamp() > time.time()
-    )
+    client_id = claims.get("client_id")
+    if not isinstance(client_id, str):
+        return None
+    active = store.access_token_is_live(claims)
     if not active and not include_inactive:
         return None
-    return FoundToken("access_token", row.client_id, active, claims=claims, jti=row.jti, family=None)
+    return FoundToken("access_token", client_id, active, claims=claims, jti=claims["jti"], family=None)
 
 
 def _refresh(store: OAuthStore, value: str, include_inactive: bool) -> FoundToken | None:

@@ -54,7 +54,7 @@ async def check_logout_request(
         raise PageError("bad_request")
     client_id = params.get("client_id") or None
     if "id_token_hint" in params:
-        keyring = await ctx.keyring(session)
+        keyring = await ctx.keyring()
         hint = id_tokens.read_id_token_hint(keyring, params["id_token_hint"], issuer=ctx.settings.issuer)
         if hint is None:
             raise PageError("logout_hint")  # O6/J7: foreign, forged, or an access token

@@ -107,6 +107,7 @@ async def get_code(
     }
     if challenge is not None:
         params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    await ctx.ensure_keys()  # the app's lifespan makes them; some tests call authorize() without it
     result = await authorize(ctx, params | (extra or {}), user)
     assert result.location and result.error is None, result
     query = parse_qs(urlsplit(result.location).query)

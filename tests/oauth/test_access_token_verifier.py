@@ -24,8 +24,8 @@ def b64(data: dict[str, Any] | bytes) -> str:
 
 @pytest.fixture
 async def ring(ctx: AppContext) -> KeyRing:
-    async with ctx.transaction() as session:
-        return await ctx.keyring(session)
+    await ctx.ensure_keys()
+    return await ctx.keyring()
 
 
 def good(ring: KeyRing, **overrides: Any) -> str:

@@ -78,6 +78,7 @@ async def authorize_error(ctx: AppContext, app_id: str, user, **params: str) -> 
         "scope": "read",
         "state": "s1",
     }
+    await ctx.ensure_keys()
     result = await authorize(ctx, base | params, user)
     if result.location:
         query = parse_qs(urlsplit(result.location).query)

@@ -28,8 +28,9 @@ async def test_sync_hooks_await_the_async_driver_and_argon2_off_loop(ctx: AppCon
             await asyncio.sleep(0.001)
 
     ticking = asyncio.create_task(ticker())
+    await ctx.ensure_keys()
     async with ctx.transaction() as session:
-        keyring = await ctx.keyring(session)
+        keyring = await ctx.keyring()
         store = OAuthStore(session, ctx.settings, keyring, ctx.hasher)
         server = AuthServer(store)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,9 +16,8 @@ from joserfc.jwk import KeySet
 
 from authserver.cli import cli
 from authserver.context import AppContext
-from tests import backends
 from tests.oauth.helpers import make_client, unverified_header
-from tests.servers import running_server
+from tests.servers import pg_with_client, running_server
 
 
 async def test_pyjwt_and_joserfc_validate_tokens_against_fetched_jwks(
@@ -62,28 +59,6 @@ async def test_pyjwt_and_joserfc_validate_tokens_against_fetched_jwks(
             exp={"essential": True},
             jti={"essential": True},
         ).validate(decoded.claims)
-
-
-@contextmanager
-def pg_with_client(
-    tmp_path: Path, *client_args: str
-) -> Iterator[tuple[str, dict[str, str | None], tuple[str, str]]]:
-    """A fresh PostgreSQL schema, migrated by the CLI, with one client registered by the CLI."""
-    name, url = backends.create_pg_schema()
-    try:
-        env: dict[str, str | None] = {
-            "AUTHSERVER_DATABASE_URL": url,
-            "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
-            "AUTHSERVER_CONFIG": None,
-        }
-        runner = CliRunner()
-        assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
-        created = runner.invoke(cli, ["clients", "create", "--name", "app", *client_args, "--json"], env=env)
-        assert created.exit_code == 0, created.output
-        app = json.loads(created.stdout)
-        yield url, env, (app["client_id"], app["client_secret"])
-    finally:
-        backends.drop_pg_schema(name)
 
 
 def test_two_processes_agree_on_rotation_within_5_seconds(tmp_path: Path) -> None:

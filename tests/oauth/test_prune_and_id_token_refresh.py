@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select, update
 
 from authserver.context import AppContext
-from authserver.db.models import AuthorizationCode, IssuedAccessToken, RefreshToken, TokenFamily
+from authserver.db.models import AuthorizationCode, RefreshToken, RevokedAccessToken, TokenFamily
 from authserver.db.types import utcnow
 from authserver.domain import token_families
 from tests.oauth.helpers import (
@@ -27,7 +27,7 @@ from tests.oauth.helpers import (
 async def counts(ctx: AppContext) -> tuple[int, ...]:
     found = []
     async with ctx.transaction() as session:
-        for model in (IssuedAccessToken, AuthorizationCode, TokenFamily, RefreshToken):
+        for model in (RevokedAccessToken, AuthorizationCode, TokenFamily, RefreshToken):
             found.append(int(await session.scalar(select(func.count()).select_from(model)) or 0))
     return tuple(found)
 
@@ -49,22 +49,21 @@ async def test_prune_keeps_live_records_and_removes_dead_ones(
     live = (await client.post("/token", data=form, auth=app.basic)).json()
     doomed = (await client.post("/token", data=form, auth=app.basic)).json()
     await get_code(ctx, app, user, challenge=pkce_pair()[1])
-    assert await counts(ctx) == (2, 1, 2, 2)
+    # Issuing wrote no per-token record (architecture §2): none to prune either.
+    assert await counts(ctx) == (0, 1, 2, 2)
     assert await prune(ctx) == token_families.Pruned(0, 0, 0)
 
-    doomed_family = (await introspect(client, rs, doomed["access_token"]))["jti"]
+    assert (await introspect(client, rs, doomed["access_token"]))["active"] is True
+    family_id = unverified_claims(doomed["access_token"])["fam"]
     async with ctx.transaction() as session:
         long_ago = utcnow() - timedelta(days=2)
-        family_id = await session.scalar(
-            select(IssuedAccessToken.family_id).where(IssuedAccessToken.jti == doomed_family)
-        )
         await session.execute(
             update(TokenFamily).where(TokenFamily.id == family_id).values(expires_at=long_ago)
         )
         await session.execute(update(AuthorizationCode).values(expires_at=long_ago))
     pruned = await prune(ctx)
     assert pruned.families == 1 and pruned.codes == 1
-    assert await counts(ctx) == (1, 0, 1, 1)
+    assert await counts(ctx) == (0, 0, 1, 1)
     assert (await introspect(client, rs, live["access_token"]))["active"] is True
     assert await introspect(client, rs, doomed["access_token"]) == {"active": False}
 

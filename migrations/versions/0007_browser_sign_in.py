@@ -1,7 +1,7 @@
 """browser sign in: sessions, pending authorization requests, consents, post-logout URIs, code sid
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-25 12:23:11.284982
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import authserver.db.types
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

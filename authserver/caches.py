@@ -1,0 +1,100 @@
+"""Per-worker caches of shared state, each with a stated invalidation bound (architecture §8).
+
+- `ClientCache`: registered clients with their secret hashes, so authenticating a client costs no
+  query on the token endpoint's hot path.
+- `VerdictCache`: whether an access token (by `jti`) was still active when last checked, so
+  introspecting it again costs no query.
+
+Both are dropped whenever the matching change counter (`domain/change_counters.py`) moved.
+`CacheSync.ensure_fresh` runs before every OAuth request and re-reads the counters when the last
+read began more than `cache_sync_interval` seconds ago, so a change committed at time t is seen by
+every request that starts after t + interval, on every worker. An entry is only stored if no
+invalidation happened while it was being loaded (the generation check), so a load that raced a
+change cannot put stale data back after the cache was dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from authserver.domain import change_counters
+
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[V]):
+    """An LRU map with a generation number that moves on every `clear`."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: OrderedDict[str, V] = OrderedDict()
+        self._max = max_entries
+        self.generation = 0
+
+    def get(self, key: str) -> V | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: V, loaded_in_generation: int) -> None:
+        if loaded_in_generation != self.generation:
+            return  # invalidated while loading: the value may be stale
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.generation += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class CacheSync:
+    """Keeps a worker's caches no older than `interval` seconds behind the database."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        interval: float,
+        on_change: dict[str, Callable[[], None]],
+    ) -> None:
+        self._sessions = sessions
+        self._interval = interval
+        self._on_change = on_change
+        self._versions: dict[str, int] | None = None
+        self._read_started = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def is_fresh(self) -> bool:
+        return time.monotonic() - self._read_started < self._interval
+
+    async def ensure_fresh(self) -> None:
+        if self.is_fresh():
+            return
+        async with self._lock:
+            if self.is_fresh():  # another request synced while this one waited
+                return
+            started = time.monotonic()
+            async with self._sessions() as session:
+                versions = await change_counters.read(session)
+            if self._versions is not None:
+                for name, drop in self._on_change.items():
+                    if versions.get(name) != self._versions.get(name):
+                        drop()
+            else:
+                for drop in self._on_change.values():
+                    drop()
+            self._versions = versions
+            self._read_started = started
