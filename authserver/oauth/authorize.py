@@ -14,7 +14,7 @@ reaches SQL before it is known to be short printable text (checklist L6).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -43,6 +43,7 @@ STORED = (
     "code_challenge_method", "response_mode", "prompt", "max_age", "resource", "id_token_hint", "login_hint",
 )  # fmt: skip
 Step = Literal["login", "signup", "consent", "issue"]
+KeyRingSource = Callable[[], Awaitable[KeyRing]]  # `AppContext.keyring`
 
 
 class AuthorizeError(Exception):
@@ -230,13 +231,13 @@ def check_resource(client: Client, params: Mapping[str, str]) -> str | None:
     return resource
 
 
-def check_id_token_hint(
-    keyring: KeyRing, issuer: str, client: Client, params: Mapping[str, str]
+async def check_id_token_hint(
+    keyring: KeyRingSource, issuer: str, client: Client, params: Mapping[str, str]
 ) -> str | None:
     """O6: a hint must be an ID token we issued to this client; its `sub` is the user expected."""
     if "id_token_hint" not in params:
         return None
-    hint = id_tokens.read_id_token_hint(keyring, params["id_token_hint"], issuer=issuer)
+    hint = id_tokens.read_id_token_hint(await keyring(), params["id_token_hint"], issuer=issuer)
     if hint is None or client.client_id not in id_tokens.audiences(hint):
         raise AuthorizeError(
             "invalid_request", "id_token_hint is not an ID token issued to this application."
@@ -245,10 +246,11 @@ def check_id_token_hint(
 
 
 async def validate(
-    session: AsyncSession, settings: Settings, keyring: KeyRing, params: Mapping[str, str]
+    session: AsyncSession, settings: Settings, keyring: KeyRingSource, params: Mapping[str, str]
 ) -> AuthorizationRequest:
     """Run every check in order; raise the first `AuthorizeError`. Unknown parameters are ignored
-    (A5), as are `display`, `ui_locales`, `claims_locales`, `acr_values` and `claims`."""
+    (A5), as are `display`, `ui_locales`, `claims_locales`, `acr_values` and `claims`. The key
+    ring is fetched only for an `id_token_hint`: nothing else here needs a signing key."""
     check_text(params)
     client = await check_client(session, params)
     redirect_uri = check_redirect_uri(client, params)
@@ -267,7 +269,7 @@ async def validate(
         prompt = check_prompt(params)
         max_age = check_max_age(params)
         resource = check_resource(client, params)
-        hinted = check_id_token_hint(keyring, settings.issuer, client, params)
+        hinted = await check_id_token_hint(keyring, settings.issuer, client, params)
     except AuthorizeError as error:
         error.redirect_uri, error.state = redirect_uri, state
         raise
@@ -381,9 +383,8 @@ async def authorize(
     """Validate and issue a code for `user` in one transaction (tools and tests; the browser
     flow goes through the pages). Never raises for any input (L6)."""
     async with ctx.transaction() as session:
-        keyring = await ctx.keyring()
         try:
-            request = await validate(session, ctx.settings, keyring, params)
+            request = await validate(session, ctx.settings, ctx.keyring, params)
             location = await issue(
                 session, ctx.settings, request, user, auth_time=auth_time or utcnow(), sid=sid
             )

@@ -42,7 +42,7 @@ async def authorization_endpoint(request: Request) -> Response:
         return error_page(error.kind, error.status)
     async with ctx.transaction() as session:
         try:
-            auth = await authorize.validate(session, ctx.settings, await ctx.keyring(), params)
+            auth = await authorize.validate(session, ctx.settings, ctx.keyring, params)
         except AuthorizeError as error:
             return flow.answer_error(ctx, error, after_post=after_post)
         found = await browser.current(request, session)

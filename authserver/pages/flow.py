@@ -54,7 +54,7 @@ async def client_name(session: AsyncSession, pending: Pending | None) -> str | N
 
 async def load_request(request: Request, session: AsyncSession, pending: Pending) -> AuthorizationRequest:
     ctx: AppContext = request.app.state.ctx
-    return await authorize.validate(session, ctx.settings, await ctx.keyring(), pending.params)
+    return await authorize.validate(session, ctx.settings, ctx.keyring, pending.params)
 
 
 async def resume(

@@ -55,7 +55,7 @@ _SYSTEMS = (
 
 
 def browser_label(user_agent: str) -> str:
-    """"Chrome on Linux" from a User-Agent header, for the account page's session list."""
+    """ "Chrome on Linux" from a User-Agent header, for the account page's session list."""
     browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
     system = next((name for marker, name in _SYSTEMS if marker in user_agent), None)
     if browser and system:

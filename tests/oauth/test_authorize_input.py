@@ -15,6 +15,7 @@ ODD = ['"', "\\", "é", "\u202e", "\x00", "\r\n", "\ud800", "%00", "<script>", "
 async def test_L6_odd_characters_in_any_parameter_never_raise(ctx: AppContext) -> None:
     app = await make_client(ctx, grants=("authorization_code",), scope="openid read")
     user = await make_user(ctx)
+    await ctx.ensure_keys()  # the app's lifespan makes them; id_token_hint needs them here
     base = {
         "response_type": "code",
         "client_id": app.client_id,
