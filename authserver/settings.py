@@ -34,6 +34,15 @@ ARGON2_MIN_MEMORY_KIB = 64 * 1024
 ARGON2_MIN_PARALLELISM = 4
 
 
+# Consent-page wording for the scopes OpenID Connect Core §5.4 and §11 define, and ours.
+DEFAULT_SCOPE_DESCRIPTIONS = {
+    "openid": "Know who you are (your account identifier)",
+    "profile": "See your username",
+    "email": "See your email address",
+    "offline_access": "Stay connected when you are not using it",
+    "roles": "See the roles your account holds",
+}
+
 # The config file for the `Settings` being built now; `load_settings` sets it for one call.
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("authserver_config_file", default=None)
 
@@ -107,6 +116,15 @@ class Settings(BaseSettings):
     # instead (from the `serve` process, so the main port does not expose them).
     metrics_port: int = Field(0, ge=0, le=65535)
 
+    # Browser sign-in (pages, checklist S1-S3). A session ends after `session_idle_ttl` seconds
+    # without a request or `session_ttl` seconds after login, whichever comes first.
+    session_idle_ttl: int = Field(86400, ge=300, le=90 * 86400)
+    session_ttl: int = Field(14 * 86400, ge=600, le=365 * 86400)
+    # How long an authorization request may wait for login and consent.
+    authorization_request_ttl: int = Field(900, ge=60, le=3600)
+    # Plain words for scopes on the consent page; merged over the OIDC defaults in `scope_text`.
+    scope_descriptions: dict[str, str] = Field(default_factory=dict)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -141,6 +159,16 @@ class Settings(BaseSettings):
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be at least password_min_length")
         return self
+
+    @property
+    def session_cookie_name(self) -> str:
+        """`__Host-` on https (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2); plain on loopback http,
+        where browsers refuse the prefix because the cookie cannot be Secure."""
+        return "__Host-authserver-session" if self.issuer_is_https else "authserver_session"
+
+    def scope_text(self, scope: str) -> str | None:
+        """What a scope lets the app do, in words a person understands; None when nobody said."""
+        return self.scope_descriptions.get(scope) or DEFAULT_SCOPE_DESCRIPTIONS.get(scope)
 
     @property
     def audience(self) -> str:

@@ -25,6 +25,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "redirect_uris": client.redirect_uris,
         "scope": " ".join(client.scopes),
         "resources": client.resources,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "introspection_allowed": client.introspection_allowed,
         "created_at": client.created_at.isoformat(),
     }
@@ -61,6 +62,12 @@ def clients() -> None:
     multiple=True,
     help="RFC 8707 resource the client may ask tokens for (repeatable).",
 )
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="Exact URI the end-session endpoint may send the browser to after logout (repeatable).",
+)
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
 @click.option(
     "--introspect",
@@ -85,6 +92,7 @@ def create(
     redirect_uris: tuple[str, ...],
     scope: str,
     resources: tuple[str, ...],
+    post_logout_redirect_uris: tuple[str, ...],
     public: bool,
     introspect: bool,
     auth_method: str | None,
@@ -111,6 +119,7 @@ def create(
                 auth_method=auth_method,
                 resources=resources,
                 jwks=jwks,
+                post_logout_redirect_uris=post_logout_redirect_uris,
                 introspection_allowed=introspect,
             )
             return _client_json(registered.client) | {"client_secret": registered.secret}

@@ -70,6 +70,8 @@ class Client(Base):
     # RFC 7662 §4: only clients an operator designated (resource servers) may introspect (I9).
     introspection_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # OIDC RP-Initiated Logout 1.0 §3: where the end-session endpoint may send the browser back to.
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
 
 
 class ClientSecret(Base):
@@ -148,6 +150,8 @@ class AuthorizationCode(Base):
     # Set once, by the one conditional UPDATE that redeems the code; the family it started.
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     family_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    # The browser session that signed the user in: the ID token's `sid` (OIDC Front-Channel Logout §2).
+    sid: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class TokenFamily(Base):
@@ -221,3 +225,52 @@ class ClientAssertionJti(Base):
     )
     jti: Mapped[str] = mapped_column(String(255), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class BrowserSession(Base):
+    """A browser's session at the pages (checklist S1-S3). Only SHA-256 of the cookie is stored.
+
+    `id` is a public reference (the ID token's `sid`, the account page's list); the cookie value
+    is a separate 256-bit secret. A session without `user_id` is a pre-login session: it carries
+    the CSRF token of the login form and the pending authorization requests.
+    """
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[datetime | None] = mapped_column(default=None)  # when the password was checked
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)  # idle timeout
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # absolute lifetime
+
+
+class PendingAuthorization(Base):
+    """An authorization request waiting for login or consent, bound to the browser that made it."""
+
+    __tablename__ = "pending_authorizations"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_session_id: Mapped[str] = mapped_column(
+        ForeignKey("browser_sessions.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    params: Mapped[dict[str, Any]] = mapped_column()  # the validated request parameters
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Consent(Base):
+    """Scopes a user allowed a client (architecture §6); withdrawn from the account page."""
+
+    __tablename__ = "consents"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scopes: Mapped[list[str]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

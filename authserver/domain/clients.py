@@ -154,6 +154,14 @@ async def record_assertion_jti(session: AsyncSession, client_id: str, jti: str, 
     return True
 
 
+def validate_post_logout_uri(uri: str) -> str:
+    """OIDC RP-Initiated Logout §3.1: registered like a redirect URI, matched exactly at logout."""
+    try:
+        return validate_redirect_uri(uri)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, field="post_logout_redirect_uri") from None
+
+
 def _validate_resource(uri: str) -> str:
     """RFC 8707 §2: an absolute URI without a fragment, with one reading (the redirect-URI
     character rules)."""
@@ -211,7 +219,9 @@ async def create_client(
     resources: Iterable[str] = (),
     jwks: object = None,
     introspection_allowed: bool = False,
+    post_logout_redirect_uris: Iterable[str] = (),
 ) -> RegisteredClient:
+    logout_uris = [validate_post_logout_uri(u) for u in dict.fromkeys(post_logout_redirect_uris)]
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("Client name must be 1 to 200 characters.", field="name")
@@ -237,6 +247,7 @@ async def create_client(
         resources=[_validate_resource(r) for r in dict.fromkeys(resources)],
         jwks=validate_client_jwks(jwks) if jwks is not None else None,
         introspection_allowed=introspection_allowed,
+        post_logout_redirect_uris=logout_uris,
     )
     session.add(client)
     secret = None

@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from authserver import metrics
 from authserver.context import AppContext, NoSigningKey
 from authserver.domain.errors import DomainError
-from authserver.http import discovery, health, introspection, jwks, revocation, signup, token
+from authserver.http import discovery, health, introspection, jwks, revocation, signup, token, userinfo
 from authserver.http.access_log import AccessLogMiddleware
 from authserver.http.cors import CorsMiddleware
 from authserver.http.errors import (
@@ -28,7 +30,32 @@ from authserver.http.errors import (
 from authserver.http.metrics import MetricsMiddleware, metrics_endpoint
 from authserver.http.security_headers import SecurityHeadersMiddleware
 from authserver.log import configure_logging
+from authserver.pages import account, authorize, consent, login, logout
+from authserver.pages import signup as signup_page
+from authserver.pages.browser import PageError
+from authserver.pages.rendering import error_page, static_file
 from authserver.settings import load_settings
+
+# The browser half (authserver/pages/): HTML, a CSRF token in every form, no CORS (C1).
+PAGE_ROUTES = [
+    Route("/authorize", authorize.authorization_endpoint, methods=["GET", "POST"]),
+    Route("/login", login.login_page, methods=["GET"]),
+    Route("/login", login.login_submit, methods=["POST"]),
+    Route("/register", signup_page.signup_page, methods=["GET"]),
+    Route("/register", signup_page.signup_submit, methods=["POST"]),
+    Route("/consent", consent.consent_page, methods=["GET"]),
+    Route("/consent", consent.consent_submit, methods=["POST"]),
+    Route("/account", account.account_page, methods=["GET"]),
+    Route("/account/consents/withdraw", account.withdraw_consent, methods=["POST"]),
+    Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
+    Route("/logout", logout.logout, methods=["GET", "POST"]),
+    Route("/static/{name}", static_file, methods=["GET"]),
+]
+
+
+async def handle_page_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return error_page(exc.kind, exc.status)
 
 
 def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
@@ -58,6 +85,8 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             methods=["GET"],
         ),
         Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
+        Route("/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
+        *PAGE_ROUTES,
     ]
     if ctx.settings.metrics_port == 0:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
@@ -72,6 +101,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
         exception_handlers={
             ApiError: handle_api_error,
             DomainError: handle_domain_error,
+            PageError: handle_page_error,
             HTTPException: handle_http_error,
             NoSigningKey: handle_no_signing_key,
             Exception: handle_unexpected,

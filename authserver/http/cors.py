@@ -1,8 +1,9 @@
 """CORS for the endpoints a browser app may call (checklist C1-C3).
 
 Only listed paths get CORS headers. Public documents (metadata, JWKS) allow any origin with `*`;
-the token, revocation and signup API endpoints allow only configured origins, matched exactly and never echoed
-otherwise; credentials are never allowed. Everything else (introspection, pages) gets none.
+the token, revocation, signup and userinfo API endpoints allow only configured origins, matched
+exactly and never echoed otherwise; credentials are never allowed. Everything else (introspection,
+pages) gets none.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ PUBLIC_PATHS = (
     "/.well-known/openid-configuration",
     "/.well-known/jwks.json",
 )
-CLIENT_PATHS = ("/token", "/revoke", "/signup")
+CLIENT_PATHS = ("/token", "/revoke", "/signup", "/userinfo")
 
 
 class CorsMiddleware:

@@ -15,6 +15,8 @@ from starlette.responses import Response
 from authserver.context import AppContext
 from authserver.http.static_documents import document_response, encode
 from authserver.oauth import client_auth
+from authserver.oauth.authorize import PROMPTS
+from authserver.oauth.claims import CLAIMS_SUPPORTED
 from authserver.oauth.client_assertion import ALGORITHMS as ASSERTION_ALGORITHMS
 
 JWKS_PATH = "/.well-known/jwks.json"
@@ -40,6 +42,8 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": list(client_auth.REVOCATION_METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
         # Request objects are refused (request_not_supported, request_uri_not_supported); OIDC
         # Discovery defaults request_uri_parameter_supported to true, so say so explicitly.
         "request_parameter_supported": False,
@@ -51,8 +55,12 @@ def openid_metadata(issuer: str) -> dict[str, Any]:
     return oauth_metadata(issuer) | {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", "offline_access", "roles"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "roles"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "claims_parameter_supported": False,
+        "userinfo_endpoint": issuer + "/userinfo",
+        "end_session_endpoint": issuer + "/logout",
+        "prompt_values_supported": list(PROMPTS),
     }
 
 

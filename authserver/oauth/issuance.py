@@ -16,7 +16,8 @@ from typing import Any
 from authserver.db.models import User
 from authserver.domain import scope_policy
 from authserver.domain.token_families import FamilyRecord
-from authserver.oauth.access_tokens import sign_access_token, sign_id_token
+from authserver.oauth import id_tokens
+from authserver.oauth.access_tokens import sign_access_token
 from authserver.oauth.client_model import ClientModel
 from authserver.oauth.store import OAuthStore
 
@@ -41,6 +42,7 @@ class IssueContext:
     # The refresh token this request rotated, so a grace retry can find its children.
     rotated_refresh_sha256: str | None = None
     nonce: str | None = None  # code flow only (OIDC Core §3.1.3.6)
+    sid: str | None = None  # code flow only: the browser session that signed the user in
     roles: list[str] = field(default_factory=list)
 
     @property
@@ -81,18 +83,28 @@ class TokenIssuer:
         }
         if family is not None and self._wants_refresh(context):
             response["refresh_token"] = store.add_refresh_token(family, context.rotated_refresh_sha256)
-        if user_id is not None and context.openid and context.grant_type in ID_TOKEN_GRANTS:
-            response["id_token"] = sign_id_token(
+        user = self._user_for_id_token(context)
+        if user is not None:
+            response["id_token"] = id_tokens.sign_id_token(
                 store.keyring,
                 issuer=settings.issuer,
-                subject=user_id,
+                user=user,
                 client_id=client.client_id,
                 ttl=settings.access_token_ttl,
                 auth_time=auth_time,
                 nonce=context.nonce,
                 access_token=signed.value,
+                scopes=context.scopes,
+                sid=context.sid,
             )
         return response
+
+    def _user_for_id_token(self, context: IssueContext) -> User | None:
+        """The user's row when an ID token is due (its claims come from it); a refresh did not
+        need the row until now, so it is read only here."""
+        if context.user_id is None or not context.openid or context.grant_type not in ID_TOKEN_GRANTS:
+            return None
+        return context.user or self.store.user(context.user_id)
 
     def _start_family(self, context: IssueContext, granted: str) -> FamilyRecord | None:
         """A user grant starts a family: reuse, logout and revocation act on it (architecture §4)."""

@@ -1,18 +1,21 @@
 """authorization_code (RFC 6749 §4.1) with PKCE; codes are single-use, hashed, short-lived.
 
-The token side: a code is redeemed once, by the client it was issued to, with the same
-redirect_uri and the PKCE verifier (T5, T6, P4). A code presented again, by any client, revokes
-everything the first redemption issued (RFC 6749 §4.1.2, T7). The tokens cover exactly what the
-user authorized: the code's scope (narrowed by role) and its resource (RFC 8707 §2.2).
+`issue_code` is the authorization endpoint's side (`oauth/authorize.py` calls it once the user is
+signed in and consented). The grant class is the token side: a code is redeemed once, by the
+client it was issued to, with the same redirect_uri and the PKCE verifier (T5, T6, P4). A code
+presented again, by any client, revokes everything the first redemption issued (RFC 6749 §4.1.2,
+T7). The tokens cover exactly what the user authorized: the code's scope (narrowed by role) and
+its resource (RFC 8707 §2.2).
 """
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import AuthorizationCode
 from authserver.db.types import utcnow
@@ -23,41 +26,51 @@ from authserver.oauth.grants import token_request
 from authserver.oauth.issuance import IssueContext
 
 
+async def issue_code(
+    session: AsyncSession,
+    *,
+    ttl: int,
+    client_id: str,
+    user_id: str,
+    redirect_uri: str,
+    scope: str,
+    code_challenge: str,
+    nonce: str | None,
+    resource: str | None,
+    auth_time: datetime,
+    sid: str | None,
+) -> str:
+    """Store a new code (its SHA-256 only, architecture §2) and return the value for the redirect.
+
+    `auth_time` is when the user really signed in (OIDC Core §2), not when the code was made;
+    `sid` is the browser session that signed them in (the ID token's `sid`).
+    """
+    code = secrets.token_urlsafe(32)  # 256 bits from the CSPRNG (T11)
+    now = utcnow()
+    session.add(
+        AuthorizationCode(
+            code_sha256=digest(code),
+            client_id=client_id,
+            user_id=user_id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            nonce=nonce,
+            code_challenge=code_challenge,
+            code_challenge_method="S256",
+            resource=resource,
+            auth_time=auth_time,
+            sid=sid,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    )
+    await session.flush()
+    return code
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     code: AuthorizationCode
     audience: str
-
-    # The authorization endpoint's half ----------------------------------------------------------
-
-    def generate_authorization_code(self) -> str:
-        return secrets.token_urlsafe(32)  # 256 bits (T11)
-
-    def validate_requested_scope(self) -> None:
-        """T10 at /authorize: a scope the client is not registered for is `invalid_scope`."""
-        requested = scope_policy.split(self.request.payload.scope)
-        if scope_policy.beyond_registration(requested, self.request.client.scopes):
-            raise InvalidScopeError("The client is not registered for a requested scope.")
-
-    def save_authorization_code(self, code: str, request: Any) -> None:
-        store = self.server.store
-        data = request.payload.data
-        now = utcnow()
-        store.save_code(
-            AuthorizationCode(
-                code_sha256=digest(code),  # only the hash is stored (architecture §2)
-                client_id=request.client.client_id,
-                user_id=request.user.id,
-                redirect_uri=request.payload.redirect_uri,
-                scope=request.scope or "",
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                resource=data.get("resource"),
-                auth_time=getattr(request, "auth_time", None) or now,
-                created_at=now,
-                expires_at=now + timedelta(seconds=store.settings.auth_code_ttl),
-            )
-        )
 
     # The token endpoint's half ------------------------------------------------------------------
 
@@ -112,6 +125,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             auth_time=row.auth_time,
             new_family_id=consumed.family_id,
             nonce=row.nonce,
+            sid=row.sid,
             roles=roles,
         )
         return 200, self.server.issuer.issue(context), self.TOKEN_RESPONSE_HEADER

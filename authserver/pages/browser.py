@@ -1,0 +1,108 @@
+"""The browser session as the pages see it: the cookie, the form body, the CSRF check.
+
+Cookie (checklist S1): HttpOnly, SameSite=Lax, Path=/, no Domain; on an https issuer also Secure
+with the `__Host-` prefix, which the browser enforces. Over plain http (loopback development only,
+settings refuse anything else) it is named `authserver_session` without Secure.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authserver.context import AppContext
+from authserver.db.models import User
+from authserver.domain import browser_sessions
+from authserver.domain.browser_sessions import Current, Lifetimes
+from authserver.http.bodies import read_form
+from authserver.http.errors import ApiError
+from authserver.settings import Settings
+
+
+class PageError(Exception):
+    """Ends a page request with the friendly error page (see `rendering.error_page`)."""
+
+    def __init__(self, kind: str, status: int = 400) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.status = status
+
+
+def lifetimes(settings: Settings) -> Lifetimes:
+    return Lifetimes(
+        idle=timedelta(seconds=settings.session_idle_ttl), absolute=timedelta(seconds=settings.session_ttl)
+    )
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def current(request: Request, session: AsyncSession) -> Current | None:
+    ctx: AppContext = request.app.state.ctx
+    secret = request.cookies.get(ctx.settings.session_cookie_name)
+    return await browser_sessions.load(session, secret, lifetimes(ctx.settings))
+
+
+async def ensure(request: Request, session: AsyncSession, found: Current | None) -> Current:
+    """The browser's session, or a new pre-login one (it carries the login form's CSRF token)."""
+    if found is not None:
+        return found
+    ctx: AppContext = request.app.state.ctx
+    return await browser_sessions.start(
+        session, lifetimes(ctx.settings), user_agent=request.headers.get("user-agent", "")
+    )
+
+
+async def sign_in(request: Request, session: AsyncSession, replaces: Current | None, user: User) -> Current:
+    """S2: a new session at every login; the one the browser had (if any) dies."""
+    ctx: AppContext = request.app.state.ctx
+    return await browser_sessions.start(
+        session,
+        lifetimes(ctx.settings),
+        user=user,
+        user_agent=request.headers.get("user-agent", ""),
+        replaces=replaces,
+    )
+
+
+def set_cookie(response: Response, settings: Settings, session: Current) -> None:
+    response.set_cookie(
+        settings.session_cookie_name,
+        session.secret,
+        max_age=settings.session_ttl,
+        path="/",
+        secure=settings.issuer_is_https,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.session_cookie_name, path="/", secure=settings.issuer_is_https, httponly=True, samesite="lax"
+    )
+
+
+async def read_page_form(request: Request) -> dict[str, str]:
+    """The posted form (size-limited, repeats refused); any problem is a 400 page, not JSON."""
+    ctx: AppContext = request.app.state.ctx
+    try:
+        return await read_form(request, ctx.settings.max_body_bytes)
+    except ApiError as error:
+        raise PageError("bad_form", 413 if error.status == 413 else 400) from None
+
+
+def require_csrf(found: Current | None, form: dict[str, str]) -> Current:
+    """S5: a form post without the token of this browser's session changes nothing: 403."""
+    if found is None or not browser_sessions.csrf_matches(found, form.get("csrf")):
+        raise PageError("csrf", 403)
+    return found
+
+
+def text(form: dict[str, str], name: str, limit: int = 1024) -> str:
+    """A form field as short text; anything longer is cut here and refused by the domain rules."""
+    return form.get(name, "")[:limit]
