@@ -168,7 +168,9 @@ class TokenFamily(Base):
     auth_time: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()  # absolute lifetime
-    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)  # idle timeout
+    # Set when the family starts. The idle timeout is judged from the live refresh token's own
+    # `created_at` (every use rotates), so a refresh writes nothing to the family row.
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_reason: Mapped[str | None] = mapped_column(String(64), default=None)
 

@@ -44,12 +44,11 @@ class PresentedRefresh:
     user_disabled: bool = True
 
 
-# The one definition of a live family: not revoked, within absolute lifetime and idle timeout.
-_FAMILY_IS_LIVE = and_(
-    _families.c.revoked_at.is_(None),
-    _families.c.expires_at > bindparam("now"),
-    _families.c.last_used_at > bindparam("idle_cutoff"),
-)
+# The one definition of a live family: not revoked, within its absolute lifetime.
+_FAMILY_IS_LIVE = and_(_families.c.revoked_at.is_(None), _families.c.expires_at > bindparam("now"))
+# Idle timeout: a family's live token was issued by its last use (every use rotates), so the
+# token's own `created_at` says when the family was last used; no write to the family per use.
+_NOT_IDLE = _tokens.c.created_at > bindparam("idle_cutoff")
 
 _FIND = (
     select(
@@ -65,7 +64,7 @@ _FIND = (
         _families.c.created_at,
         _families.c.expires_at,
         _families.c.revoked_at,
-        and_(_tokens.c.used_at.is_(None), _FAMILY_IS_LIVE).label("live"),
+        and_(_tokens.c.used_at.is_(None), _NOT_IDLE, _FAMILY_IS_LIVE).label("live"),
         _users.c.id.label("account"),
         _users.c.disabled,
     )
@@ -81,10 +80,10 @@ _LIVE_FAMILY = select(_families.c.id).where(_families.c.id == bindparam("fam"), 
 _UNUSED_IN_LIVE_FAMILY = and_(
     _tokens.c.used_at.is_(None), _tokens.c.family_id == _LIVE_FAMILY.scalar_subquery()
 )
-# Rotation: the presented token itself.
+# Rotation: the presented token itself, if it was issued within the idle timeout.
 _MARK_PRESENTED = (
     update(_tokens)
-    .where(_tokens.c.token_sha256 == bindparam("sha"), _UNUSED_IN_LIVE_FAMILY)
+    .where(_tokens.c.token_sha256 == bindparam("sha"), _NOT_IDLE, _UNUSED_IN_LIVE_FAMILY)
     .values(used_at=bindparam("at"))
 )
 # Grace retry: the presented token's child, only while it is the only one.
@@ -95,9 +94,6 @@ _MARK_ONLY_CHILD = (
     update(_tokens)
     .where(_tokens.c.parent_sha256 == bindparam("sha"), _ONLY_CHILD, _UNUSED_IN_LIVE_FAMILY)
     .values(used_at=bindparam("at"))
-)
-_TOUCH_FAMILY = (
-    update(_families).where(_families.c.id == bindparam("fam")).values(last_used_at=bindparam("at"))
 )
 _USED_AT = select(_tokens.c.used_at).where(_tokens.c.token_sha256 == bindparam("sha"))
 _ADD = insert(_tokens)
@@ -135,8 +131,8 @@ async def rotate(
     session: AsyncSession, presented: PresentedRefresh, *, idle: timedelta, grace: timedelta
 ) -> Consumed:
     """Mark the presented token used in one conditional UPDATE that also checks, in the query,
-    that its family is live (not revoked, within absolute lifetime and idle timeout). Row count
-    1 wins.
+    that its family is live (not revoked, within its absolute lifetime) and not idle (the token
+    was issued within the idle timeout). Row count 1 wins.
 
     Otherwise the token was used before. Inside the grace window (off by default) a retry by a
     client that lost the response is let through only by a second conditional UPDATE that marks
@@ -152,10 +148,7 @@ async def rotate(
     params = {"sha": sha, "fam": family.id, "now": now, "idle_cutoff": now - idle, "at": now}
 
     async def mark(statement: object) -> bool:
-        if affected(await session.execute(statement, params)) != 1:  # type: ignore[call-overload]
-            return False
-        await session.execute(_TOUCH_FAMILY, params)
-        return True
+        return affected(await session.execute(statement, params)) == 1  # type: ignore[call-overload]
 
     if await mark(_MARK_PRESENTED):
         return Consumed(ok=True, family_id=family.id)

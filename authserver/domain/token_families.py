@@ -14,12 +14,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import (
     AuthorizationCode,
     ClientAssertionJti,
+    RefreshToken,
     RevokedAccessToken,
     TokenFamily,
 )
@@ -200,7 +201,13 @@ async def prune_expired(
     families = await session.execute(
         delete(TokenFamily).where(
             (TokenFamily.expires_at < now - skew)
-            | (TokenFamily.last_used_at < now - idle - skew)
+            # Idle: started, and no refresh token issued (= no use), within the idle timeout.
+            | (
+                (TokenFamily.created_at < now - idle - skew)
+                & ~exists().where(
+                    RefreshToken.family_id == TokenFamily.id, RefreshToken.created_at > now - idle - skew
+                )
+            )
             | (TokenFamily.revoked_at < now - access_ttl - skew)
         )
     )

@@ -57,5 +57,8 @@ def test_redirect_uri_matching_rules() -> None:
         "https://app.example.com:443/cb",
     ):
         assert not matches(refused, registered), refused
-    assert with_query("https://a.example/cb?x=1", {"code": "c", "state": None}) == "https://a.example/cb?x=1&code=c"
+    assert (
+        with_query("https://a.example/cb?x=1", {"code": "c", "state": None})
+        == "https://a.example/cb?x=1&code=c"
+    )
     assert with_query("https://a.example/cb", {"state": "a b&c"}) == "https://a.example/cb?state=a+b%26c"

@@ -97,3 +97,21 @@ async def test_R7_id_token_on_refresh_keeps_auth_time_and_drops_nonce(
     assert renewed["aud"] == original["aud"] and renewed["auth_time"] == original["auth_time"]
     assert original["nonce"] == "abc" and "nonce" not in renewed
     assert renewed["iat"] >= original["iat"]
+
+
+async def test_prune_keeps_a_young_family_without_refresh_tokens(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """A password grant to a client without the refresh grant starts a family with no refresh
+    token; its access tokens name it, so it must outlive them (idle is judged from its start)."""
+    app = await make_client(ctx, grants=("password",))
+    rs = await make_resource_server(ctx)
+    await make_user(ctx)
+    form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    tokens = (await client.post("/token", data=form, auth=app.basic)).json()
+    assert "refresh_token" not in tokens
+    assert (await prune(ctx)).families == 0
+    assert (await introspect(client, rs, tokens["access_token"]))["active"] is True
+    async with ctx.transaction() as session:
+        await session.execute(update(TokenFamily).values(created_at=utcnow() - timedelta(days=15)))
+    assert (await prune(ctx)).families == 1

@@ -141,8 +141,8 @@ async def test_idle_timeout(client: httpx.AsyncClient, ctx: AppContext) -> None:
     app, _ = await setup(ctx)
     tokens = await login(client, app)
     idle = timedelta(seconds=ctx.settings.refresh_idle_ttl + 1)
-    async with ctx.transaction() as session:
-        await session.execute(update(TokenFamily).values(last_used_at=utcnow() - idle))
+    async with ctx.transaction() as session:  # the live token was issued (last used) that long ago
+        await session.execute(update(RefreshToken).values(created_at=utcnow() - idle))
     response = await refresh(client, app, tokens["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
