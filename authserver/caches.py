@@ -1,8 +1,8 @@
 """Per-worker caches of shared state, each with a stated invalidation bound (architecture §8).
 
-- `ClientCache`: registered clients with their secret hashes, so authenticating a client costs no
+- the client cache: registered clients with their secret hashes, so authenticating a client costs no
   query on the token endpoint's hot path.
-- `VerdictCache`: whether an access token (by `jti`) was still active when last checked, so
+- the verdict cache: whether an access token (by `jti`) was still active when last checked, so
   introspecting it again costs no query.
 
 Both are dropped whenever the matching change counter (`domain/change_counters.py`) moved.
@@ -11,11 +11,15 @@ read began more than `cache_sync_interval` seconds ago, so a change committed at
 every request that starts after t + interval, on every worker. An entry is only stored if no
 invalidation happened while it was being loaded (the generation check), so a load that raced a
 change cannot put stale data back after the cache was dropped.
+
+While the database is unreachable, a worker keeps serving what it knew at its last sync (nothing
+can change through the database meanwhile) and retries once per interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from authserver.db.faults import WarnOnce, unavailability
 from authserver.domain import change_counters
 
 V = TypeVar("V")
@@ -76,6 +81,7 @@ class CacheSync:
         self._versions: dict[str, int] | None = None
         self._read_started = float("-inf")
         self._lock = asyncio.Lock()
+        self._warn = WarnOnce(logging.getLogger("authserver.database"))
 
     def is_fresh(self) -> bool:
         return time.monotonic() - self._read_started < self._interval
@@ -87,8 +93,20 @@ class CacheSync:
             if self.is_fresh():  # another request synced while this one waited
                 return
             started = time.monotonic()
-            async with self._sessions() as session:
-                versions = await change_counters.read(session)
+            try:
+                async with self._sessions() as session:
+                    versions = await change_counters.read(session)
+            except Exception as error:
+                if unavailability(error) is None:
+                    raise
+                # The database is away: nobody can change clients or revoke tokens through it
+                # now, so what this worker knew at its last sync keeps serving (F1: write-free
+                # requests go on); try again after an interval instead of on every request.
+                self._warn(
+                    unavailability(error) or "unreachable", "cache sync failed; serving what was known"
+                )
+                self._read_started = started
+                return
             if self._versions is not None:
                 for name, drop in self._on_change.items():
                     if versions.get(name) != self._versions.get(name):

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from authserver import metrics
 from authserver.caches import CacheSync
 from authserver.db.engine import make_engine, make_sessionmaker
+from authserver.db.faults import unavailability
 from authserver.db.types import utcnow
 from authserver.domain import change_counters, keys
 from authserver.domain.passwords import PasswordHasher
@@ -61,7 +62,13 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings, engine: AsyncEngine | None = None) -> AppContext:
-        engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = engine or make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            connect_timeout=settings.db_connect_timeout,
+            pool_timeout=settings.db_pool_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -155,8 +162,14 @@ class AppContext:
         only if that task fell behind by a whole interval or is not running."""
         ring = self._ring()
         if ring.age() >= 2 * self.settings.key_refresh_interval:
-            async with self.transaction() as session:
-                await ring.refresh(session, force=True)
+            try:
+                async with self.transaction() as session:
+                    await ring.refresh(session, force=True)
+            except Exception as error:
+                # The database is away: keep signing and publishing the keys already loaded
+                # (F1: JWKS and write-free token requests go on); a ring never loaded cannot.
+                if unavailability(error) is None or ring.current_kid_or_none() is None:
+                    raise
         if not ring.published() or ring.current_kid_or_none() is None:
             raise NoSigningKey("no signing key yet")
         return ring

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # Connections each worker keeps open. Requests beyond it wait for one rather than open and close
     # extra connections: that churn (a PostgreSQL backend per connect) halved throughput.
     db_pool_size: int = Field(20, ge=1, le=500)
+    # Bounds on a database that is slow or gone (F2): a request answers 503 within about
+    # connect + pool + statement timeouts instead of holding a worker.
+    db_connect_timeout: float = Field(3.0, gt=0, le=60)
+    db_pool_timeout: float = Field(3.0, gt=0, le=60)
+    db_statement_timeout: float = Field(5.0, gt=0, le=300)
     issuer: str = "http://127.0.0.1:8000"
     keys_dir: Path = Path("./keys")
 
@@ -112,6 +117,8 @@ class Settings(BaseSettings):
     signup_enabled: bool = True
 
     log_level: str = "INFO"
+    # SIGTERM: stop accepting, finish requests in flight for up to this many seconds, then exit.
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
     # Prometheus metrics: 0 serves GET /metrics on the main port; another port serves them there
     # instead (from the `serve` process, so the main port does not expose them).
     metrics_port: int = Field(0, ge=0, le=65535)

@@ -16,14 +16,18 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the one writer; busy_timeout makes a second writer (another
-    # worker) wait instead of failing at once; SQLite leaves foreign keys off unless told.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets readers run beside the one writer; busy_timeout makes a second writer (another
+        # worker) wait, within a bound, instead of failing at once; SQLite leaves foreign keys off
+        # unless told.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return apply
 
 
 def keep_owner_only(path: Path) -> None:
@@ -38,8 +42,19 @@ def keep_owner_only(path: Path) -> None:
         path.chmod(mode & 0o700)
 
 
-def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    connect_timeout: float = 10.0,
+    pool_timeout: float = 30.0,
+    statement_timeout: float = 30.0,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """The engine, with every wait bounded (F2): connecting, checking a connection out of the
+    pool, and each statement. A database that hangs then costs a request seconds, not a worker."""
     kwargs.setdefault("pool_size", pool_size)
+    kwargs.setdefault("pool_timeout", pool_timeout)
     # No overflow: a burst waits for one of the pooled connections instead of opening and closing
     # extra ones, each of which costs PostgreSQL a new backend process (measured: refresh rotation
     # at 64 connections spent its CPU forking backends).
@@ -51,9 +66,14 @@ def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
         if database and database != ":memory:" and not database.startswith("file:"):
             keep_owner_only(Path(database))
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(statement_timeout * 1000)))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("timeout", connect_timeout)  # asyncpg: connecting
+    connect_args.setdefault("command_timeout", statement_timeout)  # asyncpg: each statement
+    # The server stops a statement itself too, so a lock wait cannot outlive the client.
+    connect_args.setdefault("server_settings", {"statement_timeout": str(int(statement_timeout * 1000))})
     return create_async_engine(url, **kwargs)
 
 

@@ -19,6 +19,7 @@ from authserver.domain.errors import DomainError
 from authserver.http import discovery, health, introspection, jwks, revocation, signup, token, userinfo
 from authserver.http.access_log import AccessLogMiddleware
 from authserver.http.cors import CorsMiddleware
+from authserver.http.database_faults import DatabaseFaultsMiddleware
 from authserver.http.errors import (
     ApiError,
     handle_api_error,
@@ -97,6 +98,8 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             Middleware(MetricsMiddleware, paths=frozenset(r.path for r in routes)),
             Middleware(CorsMiddleware, origins=ctx.settings.cors_origins),
             Middleware(SecurityHeadersMiddleware, https=ctx.settings.issuer_is_https),
+            # Innermost: its 503 still passes through the headers, CORS, metrics and access log.
+            Middleware(DatabaseFaultsMiddleware, page_paths=frozenset(r.path for r in PAGE_ROUTES)),
         ],
         exception_handlers={
             ApiError: handle_api_error,

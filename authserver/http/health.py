@@ -10,8 +10,11 @@ from starlette.responses import JSONResponse
 
 from authserver.context import AppContext
 from authserver.db import migrations
+from authserver.db.faults import WarnOnce, unavailability
 
 log = logging.getLogger("authserver.http")
+RETRY = {"Retry-After": "2", "Cache-Control": "no-store"}
+_warn = WarnOnce(log)  # a load balancer polls this: one line per interval, not one per poll
 
 
 async def healthz(_request: Request) -> JSONResponse:
@@ -27,8 +30,12 @@ async def readyz(request: Request) -> JSONResponse:
             await conn.execute(text("SELECT 1"))
         current = await migrations.is_current(ctx.engine)
     except Exception as exc:  # any driver error means "not ready", never a 500
-        log.warning("readiness check failed: %s", type(exc).__name__)
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        _warn(unavailability(exc) or type(exc).__name__, "readiness check failed")
+        return JSONResponse(
+            {"status": "unavailable", "database": "unreachable"}, status_code=503, headers=RETRY
+        )
     if not current:
-        return JSONResponse({"status": "unavailable", "database": "migrations pending"}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "database": "migrations pending"}, status_code=503, headers=RETRY
+        )
     return JSONResponse({"status": "ok", "database": "ok"})
