@@ -40,3 +40,64 @@ def test_serve_refuses_postgres_behind_on_migrations(tmp_path: Path) -> None:
         ]
     finally:
         backends.drop_pg_schema(name)
+
+
+def test_F3_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
+    """SIGTERM to `serve --workers 2` while signups (argon2: slow on purpose) are in flight:
+    each one gets its whole answer, and the server exits 0."""
+    import asyncio
+    import signal
+    import time
+
+    from tests.servers import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")} | {
+        "AUTHSERVER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'drain.db'}",
+        "AUTHSERVER_ISSUER": base,
+        "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+    }
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "authserver", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+            time.sleep(0.2)
+
+        async def signups() -> list[int]:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                body = {"password": "correct horse battery staple"}
+                sent = [
+                    asyncio.create_task(
+                        http.post(
+                            "/signup", json=body | {"email": f"d{n}@example.com", "username": f"drain{n}"}
+                        )
+                    )
+                    for n in range(12)
+                ]
+                await asyncio.sleep(0.3)  # all sent and being worked on (argon2 queues them)
+                proc.send_signal(signal.SIGTERM)
+                return [r.status_code for r in await asyncio.gather(*sent)]
+
+        statuses = asyncio.run(signups())
+        assert statuses == [201] * 12, statuses
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert "Traceback" not in (tmp_path / "server.log").read_text()

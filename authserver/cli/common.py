@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from authserver.context import AppContext
 from authserver.db import migrations
+from authserver.db.faults import unavailability
 from authserver.domain.errors import DomainError
 from authserver.settings import Settings, SettingsError, load_settings
 
@@ -71,8 +72,14 @@ def run(
         return asyncio.run(_main())
     except DomainError as exc:
         raise CliError(exc.message) from None
-    except (OperationalError, ProgrammingError, DBAPIError, OSError) as exc:
+    except (OperationalError, ProgrammingError, DBAPIError, OSError, TimeoutError, SQLAlchemyError) as exc:
         # Never print the URL: it may hold a password.
+        kind = unavailability(exc)
+        if kind is not None:
+            raise CliError(
+                f"cannot reach the database ({kind}: {type(exc).__name__}); check AUTHSERVER_DATABASE_URL "
+                "and that the database is up"
+            ) from None
         raise CliError(
             f"database error ({type(exc).__name__}); check AUTHSERVER_DATABASE_URL and that migrations ran"
         ) from None

@@ -9,10 +9,26 @@ import click
 import uvicorn
 
 from authserver import metrics
-from authserver.cli.common import run, settings_from
+from authserver.cli.common import CliError, run, settings_from
 from authserver.context import AppContext
+from authserver.domain import keys as keys_service
 from authserver.log import logging_config
 from authserver.settings import CONFIG_ENV
+
+
+async def check_key_secret(ctx: AppContext) -> None:
+    """F4: a dev-mode secret file that went missing must not be replaced by a new one while the
+    database holds keys encrypted under the old one (nothing could be decrypted)."""
+    settings = ctx.settings
+    secret_file = settings.keys_dir / keys_service.KEK_FILE
+    if settings.key_encryption_secret is not None or secret_file.exists():
+        return
+    async with ctx.transaction() as session:
+        if await keys_service.count_keys(session):
+            raise CliError(
+                f"{secret_file} is missing, but the database holds signing keys encrypted with it: "
+                "restore the file or set AUTHSERVER_KEY_ENCRYPTION_SECRET"
+            )
 
 
 def start_metrics_server(port: int, host: str) -> None:
@@ -40,7 +56,9 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Serve HTTP. SQLite is migrated on start; PostgreSQL must be current already."""
 
     async def prepare(ctx: AppContext) -> str:
+        await check_key_secret(ctx)
         await ctx.ensure_keys()  # first run: a current and a next signing key
+        await ctx.maintain_keys_once()  # decrypts the current key: a wrong secret stops us here
         return ctx.settings.log_level
 
     # run() prepares the database (upgrade SQLite / check PostgreSQL) before any worker starts.
@@ -53,7 +71,8 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         # Workers are new interpreters: they import prometheus-client in multiprocess mode and
         # write their samples here, so one scrape reports all of them.
         os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="authserver-metrics-")
-    metrics_port = settings_from(click_ctx).metrics_port
+    settings = settings_from(click_ctx)
+    metrics_port = settings.metrics_port
     if metrics_port:
         start_metrics_server(metrics_port, host)
     uvicorn.run(
@@ -66,4 +85,7 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         access_log=False,  # ours (http/access_log.py) leaves the query string out
         server_header=False,
+        # SIGTERM (F3): stop accepting, let requests in flight finish for up to this long, run the
+        # lifespan shutdown (which closes the pool), exit 0.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )

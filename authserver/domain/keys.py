@@ -82,8 +82,13 @@ def load_key_encryption_secret(explicit: str | None, keys_dir: Path) -> str:
         keys_dir.chmod(0o700)
     path = keys_dir / KEK_FILE
     if path.exists():
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            path.chmod(0o600)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            # Someone else may have read it already: say so rather than quietly tighten it.
+            raise KeyError_(
+                f"{path} is readable by other users (mode {mode:o}); `chmod 600 {path}` and consider "
+                "`authserver keys rewrap` if it may have leaked"
+            )
         return path.read_text(encoding="utf-8").strip()
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -180,6 +185,10 @@ async def rotate(
     await audit.record(session, "keys.rotated", kid=nxt.kid, retired_kid=current.kid)
     nxt.state, nxt.activated_at = "current", now
     return nxt
+
+
+async def count_keys(session: AsyncSession) -> int:
+    return len((await session.scalars(select(SigningKey.kid))).all())
 
 
 async def list_keys(session: AsyncSession) -> Sequence[SigningKey]:
