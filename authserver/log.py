@@ -43,7 +43,10 @@ def logging_config(level: str) -> dict[str, Any]:
         "loggers": {
             "authserver": {"level": level, "handlers": ["stderr"], "propagate": False},
             "uvicorn": {"level": level, "handlers": ["stderr"], "propagate": False},
-            "uvicorn.access": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # uvicorn's access line holds the full request target (query strings: id_token_hint,
+            # login_hint, state). It stays without handlers, which turns it off; ours
+            # (authserver.access, http/access_log.py) logs the path only.
+            "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
         }
         | {name: {"level": "WARNING"} for name in QUIET_LOGGERS},
     }

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import Client, Consent
@@ -37,16 +38,21 @@ async def grant(session: AsyncSession, user_id: str, client_id: str, scopes: Ite
     now = utcnow()
     row = await session.get(Consent, (user_id, client_id))
     if row is None:
-        session.add(
-            Consent(
-                user_id=user_id,
-                client_id=client_id,
-                scopes=sorted(set(scopes)),
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    else:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Consent(
+                        user_id=user_id,
+                        client_id=client_id,
+                        scopes=sorted(set(scopes)),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await session.flush()
+        except IntegrityError:  # granted at the same moment in another tab: add to that row
+            row = await session.get(Consent, (user_id, client_id), populate_existing=True)
+    if row is not None:
         row.scopes = sorted(set(row.scopes) | set(scopes))
         row.updated_at = now
     await session.flush()

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authserver.db.models import PendingAuthorization
+from authserver.db.rows import affected
 from authserver.db.types import utcnow
 from authserver.domain.token_families import digest
 
@@ -71,8 +72,12 @@ async def find(session: AsyncSession, value: object, browser_session_id: str) ->
     return Pending(value, row.client_id, {str(k): str(v) for k, v in row.params.items()}, row.created_at)
 
 
-async def finish(session: AsyncSession, pending: Pending) -> None:
-    """A request is answered once (code or error); its id is dead from then on."""
-    await session.execute(
+async def finish(session: AsyncSession, pending: Pending) -> bool:
+    """A request is answered once (code or error); its id is dead from then on.
+
+    One conditional DELETE decides it: True for the one caller that removed the row, False for
+    any other (a double-clicked button, two tabs), which must answer nothing."""
+    result = await session.execute(
         delete(PendingAuthorization).where(PendingAuthorization.id_sha256 == digest(pending.id))
     )
+    return affected(result) == 1

@@ -51,7 +51,9 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
     }
 
 
-def openid_metadata(issuer: str) -> dict[str, Any]:
+def openid_metadata(issuer: str, *, signup_enabled: bool = True) -> dict[str, Any]:
+    # prompt=create starts on the signup page: advertised only when there is one.
+    prompts = [p for p in PROMPTS if signup_enabled or p != "create"]
     return oauth_metadata(issuer) | {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -60,23 +62,26 @@ def openid_metadata(issuer: str) -> dict[str, Any]:
         "claims_parameter_supported": False,
         "userinfo_endpoint": issuer + "/userinfo",
         "end_session_endpoint": issuer + "/logout",
-        "prompt_values_supported": list(PROMPTS),
+        "prompt_values_supported": prompts,
     }
 
 
 @cache
-def _documents(issuer: str) -> dict[str, tuple[bytes, str]]:
+def _documents(issuer: str, signup_enabled: bool) -> dict[str, tuple[bytes, str]]:
     """Both documents as bytes, built once per process: they change only with the settings."""
-    return {"oauth": encode(oauth_metadata(issuer)), "openid": encode(openid_metadata(issuer))}
+    return {
+        "oauth": encode(oauth_metadata(issuer)),
+        "openid": encode(openid_metadata(issuer, signup_enabled=signup_enabled)),
+    }
 
 
 async def authorization_server_metadata(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
-    body, etag = _documents(ctx.settings.issuer)["oauth"]
+    body, etag = _documents(ctx.settings.issuer, ctx.settings.signup_enabled)["oauth"]
     return document_response(request, body, etag, CACHE)
 
 
 async def openid_configuration(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
-    body, etag = _documents(ctx.settings.issuer)["openid"]
+    body, etag = _documents(ctx.settings.issuer, ctx.settings.signup_enabled)["openid"]
     return document_response(request, body, etag, CACHE)

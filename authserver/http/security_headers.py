@@ -31,6 +31,10 @@ _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]*")
 def form_target(uri: str) -> str | None:
     """The CSP source that allows a redirect to `uri` after a form post: its origin or scheme."""
     parts = urlsplit(uri)
+    if parts.scheme == "http" and parts.netloc.startswith("["):
+        # CSP host sources cannot name an IPv6 literal (a native app on http://[::1]:port):
+        # allow the scheme, on the one page that redirects there.
+        return "http:"
     if parts.scheme in ("http", "https"):
         return f"{parts.scheme}://{parts.netloc}" if _HOST_RE.fullmatch(parts.netloc) else None
     return f"{parts.scheme}:" if _SCHEME_RE.fullmatch(parts.scheme) else None

@@ -1,7 +1,9 @@
 """GET and POST /userinfo (OIDC Core §5.3) with a Bearer access token (RFC 6750 §2.1).
 
-The token comes only in the Authorization header (RFC 6750 §2.2's form parameter and §2.3's
-query parameter are not accepted: a token in a URL ends up in logs). Errors follow RFC 6750 §3:
+The token comes in the Authorization header, or as the `access_token` parameter of a POSTed form
+(RFC 6750 §2.2), never both; §2.3's query parameter is not accepted (a token in a URL ends up in
+logs). Errors follow RFC 6750 §3, each with its `WWW-Authenticate` challenge: a malformed request
+is 400 `error="invalid_request"`;
 no credentials at all is 401 with a bare `WWW-Authenticate: Bearer` challenge (§3.1: no error
 code then); a bad token is 401 `error="invalid_token"`; a token without `openid` is 403
 `error="insufficient_scope"`.
@@ -53,7 +55,10 @@ async def _token(request: Request, max_body: int) -> str | None:
 
 async def userinfo_endpoint(request: Request) -> JSONResponse:
     ctx: AppContext = request.app.state.ctx
-    token = await _token(request, ctx.settings.max_body_bytes)
+    try:
+        token = await _token(request, ctx.settings.max_body_bytes)
+    except ApiError as refused:
+        return _challenge(refused.status, "invalid_request", refused.description)
     if token is None:
         return _challenge(401)
     await ctx.sync_caches()  # revocations made through any worker count here too

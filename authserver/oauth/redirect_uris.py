@@ -46,3 +46,10 @@ def with_query(uri: str, params: Mapping[str, str | None]) -> str:
     if "?" not in uri:
         return f"{uri}?{encoded}"
     return uri + encoded if uri.endswith(("?", "&")) else f"{uri}&{encoded}"
+
+
+def is_native(uri: str) -> bool:
+    """A native app's redirect (RFC 8252 §7): a loopback IP literal or a private-use scheme. Any
+    local program can listen there, so the client's identity cannot be assured (RFC 8252 §8.6)."""
+    scheme = uri.split(":", 1)[0].lower()
+    return _loopback_parts(uri) is not None or scheme not in ("http", "https")

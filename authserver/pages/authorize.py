@@ -40,6 +40,9 @@ async def authorization_endpoint(request: Request) -> Response:
         params = await _params(request)
     except PageError as error:
         return error_page(error.kind, error.status)
+    moved = browser.same_origin_get(request, params)
+    if moved is not None:
+        return moved  # a cross-site POST: continue as a GET, where the browser sends its cookie
     async with ctx.transaction() as session:
         try:
             auth = await authorize.validate(session, ctx.settings, ctx.keyring, params)

@@ -8,10 +8,11 @@ settings refuse anything else) it is named `authserver_session` without Secure.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from authserver.context import AppContext
 from authserver.db.models import User
@@ -67,6 +68,20 @@ async def sign_in(request: Request, session: AsyncSession, replaces: Current | N
         user_agent=request.headers.get("user-agent", ""),
         replaces=replaces,
     )
+
+
+def same_origin_get(request: Request, params: dict[str, str]) -> Response | None:
+    """A POST that arrived without our cookie, answered by a 303 to the same request as a GET.
+
+    A SameSite=Lax cookie is not sent on a cross-site POST (an app posting its authorization or
+    logout request), but it is on the top-level GET that follows a redirect. Handling such a POST
+    directly would start a new session over the person's own (signing them out), or act as if
+    nobody were signed in. The parameters move to our own URL, as a GET request would carry them.
+    """
+    ctx: AppContext = request.app.state.ctx
+    if request.method != "POST" or ctx.settings.session_cookie_name in request.cookies:
+        return None
+    return RedirectResponse(request.url.path + ("?" + urlencode(params) if params else ""), status_code=303)
 
 
 def set_cookie(response: Response, settings: Settings, session: Current) -> None:

@@ -17,7 +17,7 @@ from authserver.db.models import Client
 from authserver.domain import browser_sessions, consents, pending_requests
 from authserver.domain.browser_sessions import Current
 from authserver.domain.pending_requests import Pending
-from authserver.oauth import authorize
+from authserver.oauth import authorize, redirect_uris
 from authserver.oauth.authorize import AuthorizationRequest, AuthorizeError
 from authserver.pages.browser import PageError
 from authserver.pages.rendering import error_page, redirect
@@ -70,8 +70,12 @@ async def resume(
     try:
         auth = await load_request(request, session, pending)
         user = browser.user
+        # RFC 8252 §8.6: a public native app's redirect can be answered by any local program, so
+        # remembered consent does not skip the page for it; the person approves each request.
+        may_remember = not (auth.client.public and redirect_uris.is_native(auth.redirect_uri))
         consented = consent_given or (
             user is not None
+            and may_remember
             and "consent" not in auth.prompt
             and await consents.covers(session, user.id, auth.client.client_id, auth.scopes)
         )
@@ -82,9 +86,15 @@ async def resume(
             started_at=pending.created_at,
             consented=consented,
         )
+        if step == "signup" and not ctx.settings.signup_enabled:
+            step = "login"  # prompt=create where signup is off: sign in instead
         if step != "issue":
             return redirect(f"{PAGES[step]}?request={pending.id}", after_post=after_post)
         assert user is not None and browser.row.auth_time is not None
+        # Claim the request first: of two concurrent submits (a double click), one issues a code
+        # and the other finds it answered. A PostgreSQL DELETE holds the row until commit.
+        if not await pending_requests.finish(session, pending):
+            raise PageError("expired")
         if consent_given:
             await consents.grant(session, user.id, auth.client.client_id, auth.scopes)
         location = await authorize.issue(
@@ -93,5 +103,4 @@ async def resume(
     except AuthorizeError as error:
         await pending_requests.finish(session, pending)  # answered: the id is dead
         return answer_error(ctx, error, after_post=after_post)
-    await pending_requests.finish(session, pending)
     return redirect(location, after_post=after_post)

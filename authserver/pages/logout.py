@@ -85,6 +85,9 @@ async def _params(request: Request) -> dict[str, str]:
 async def logout(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     params = await _params(request)
+    moved = browser.same_origin_get(request, params)
+    if moved is not None:
+        return moved  # an app's cross-site POST: show the confirmation page to the person
     async with ctx.transaction() as session:
         found = await browser.current(request, session)
         if request.method == "POST" and params.get("confirm") == "yes":
