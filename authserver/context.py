@@ -257,4 +257,6 @@ class AppContext:
 
     async def aclose(self) -> None:
         await self.stop_maintenance()
+        if self._limiter is not None and self._limiter.redis is not None:
+            await self._limiter.redis.aclose()
         await self.engine.dispose()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from limits.aio.storage import RedisStorage
+from redis.asyncio import ConnectionPool
 
 from authserver.domain.rate_limits import Decision, Limit, decide
 
@@ -29,7 +30,14 @@ def storage_uri(redis_url: str) -> str:
 
 class RedisCounters:
     def __init__(self, redis_url: str) -> None:
-        self._storage = RedisStorage(storage_uri(redis_url), implementation="redispy", key_prefix=KEY_PREFIX)
+        # Our own pool, so `aclose` can release its connections when the worker stops.
+        self._pool = ConnectionPool.from_url(redis_url)
+        self._storage = RedisStorage(
+            storage_uri(redis_url),
+            implementation="redispy",
+            key_prefix=KEY_PREFIX,
+            connection_pool=self._pool,  # type: ignore[arg-type]
+        )
 
     async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         count = await self._storage.incr(key, limit.period, amount=cost)
@@ -42,6 +50,9 @@ class RedisCounters:
 
     async def clear(self, key: str) -> None:
         await self._storage.clear(key)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
 
     async def check(self) -> bool:
         """Redis answers (readiness)."""
