@@ -304,7 +304,7 @@ class AccountToken(Base):
 
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # password_reset | email_verification
+    purpose: Mapped[str] = mapped_column(String(32))  # password_reset | email_verification
     # The address a verification token proves; a changed address makes the token useless.
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -33,7 +33,7 @@ def upgrade() -> None:
         "account_tokens",
         sa.Column("token_sha256", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=36), nullable=False),
-        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("created_at", authserver.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", authserver.db.types.UTCDateTime(timezone=True), nullable=False),
