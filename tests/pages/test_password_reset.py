@@ -11,7 +11,15 @@ from authserver.context import AppContext
 from authserver.db.models import AccountToken, AuditEvent
 from authserver.db.types import utcnow
 from tests.oauth.helpers import PASSWORD, make_user
-from tests.pages.helpers import COOKIE, hidden_fields, openid_app, request_params, run_to_code, sign_in, token_request
+from tests.pages.helpers import (
+    COOKIE,
+    hidden_fields,
+    openid_app,
+    request_params,
+    run_to_code,
+    sign_in,
+    token_request,
+)
 from tests.pages.mail_helpers import links, outbox
 
 NEW_PASSWORD = "an entirely fresh passphrase 42"
