@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.test_cli import invoke, one_line_error  # noqa: F401  (the fixture)
+from tests.cli.test_cli import invoke, one_line_error  # noqa: F401, F811  (the fixture)
 
 
-def test_audit_list_filters_and_json(invoke) -> None:  # type: ignore[no-untyped-def,no-redef]
+def test_audit_list_filters_and_json(invoke) -> None:  # type: ignore[no-untyped-def,no-redef]  # noqa: F811
     made = invoke("users", "create", "--email", "ops@example.com", "--username", "ops", "--password-stdin",
                   stdin="a long operator passphrase\n")
     assert made.exit_code == 0, made.output
@@ -24,7 +24,7 @@ def test_audit_list_filters_and_json(invoke) -> None:  # type: ignore[no-untyped
     assert "user.created success user_id=" in text
 
 
-def test_audit_list_errors(invoke) -> None:  # type: ignore[no-untyped-def,no-redef]
+def test_audit_list_errors(invoke) -> None:  # type: ignore[no-untyped-def,no-redef]  # noqa: F811
     bad = invoke("audit", "list", "--since", "yesterday-ish")
     assert bad.exit_code == 1 and "--since" in one_line_error(bad)
     unknown = invoke("audit", "list", "--user", "nobody")
