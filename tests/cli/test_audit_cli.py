@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.test_cli import invoke, one_line_error  # noqa: F401, F811  (the fixture)
+from tests.cli.test_cli import invoke, one_line_error  # noqa: F401  (the fixture)
 
 
 def test_audit_list_filters_and_json(invoke) -> None:  # type: ignore[no-untyped-def,no-redef]  # noqa: F811
