@@ -26,6 +26,8 @@ from authserver.db.types import utcnow
 from authserver.domain import change_counters, keys
 from authserver.domain.passwords import PasswordHasher
 from authserver.domain.users import PasswordRules
+from authserver.limiter import Limiter
+from authserver.mail import Mailer, make_mailer
 from authserver.oauth.store import WorkerCaches
 from authserver.settings import Settings
 
@@ -59,6 +61,8 @@ class AppContext:
     _keyring: keys.KeyRing | None = None
     _cache_sync: CacheSync | None = None
     _maintenance: asyncio.Task[None] | None = None
+    _limiter: Limiter | None = None
+    _mailer: Mailer | None = None
 
     @classmethod
     def create(cls, settings: Settings, engine: AsyncEngine | None = None) -> AppContext:
@@ -120,14 +124,30 @@ class AppContext:
         if change_counters.REVOCATIONS in names:
             self.caches.verdicts.clear()
 
+    @property
+    def limiter(self) -> Limiter:
+        """The rate limits (`authserver/limiter.py`), built on first use."""
+        if self._limiter is None:
+            self._limiter = Limiter(self.settings, self.sessions, self._key_encryption_secret)
+        return self._limiter
+
+    @property
+    def mailer(self) -> Mailer:
+        """SMTP or the development outbox (`authserver/mail.py`), built on first use."""
+        if self._mailer is None:
+            self._mailer = make_mailer(self.settings)
+        return self._mailer
+
+    def _key_encryption_secret(self) -> str:
+        explicit = self.settings.key_encryption_secret
+        return keys.load_key_encryption_secret(
+            explicit.get_secret_value() if explicit else None, self.settings.keys_dir
+        )
+
     def key_encryptor(self) -> keys.KeyEncryptor:
         """Built on first use, so commands that never touch keys never create the dev secret file."""
         if self._encryptor is None:
-            explicit = self.settings.key_encryption_secret
-            secret = keys.load_key_encryption_secret(
-                explicit.get_secret_value() if explicit else None, self.settings.keys_dir
-            )
-            self._encryptor = keys.KeyEncryptor(secret)
+            self._encryptor = keys.KeyEncryptor(self._key_encryption_secret())
         return self._encryptor
 
     # Caches of shared state (authserver/caches.py) --------------------------------------------
@@ -250,4 +270,6 @@ class AppContext:
 
     async def aclose(self) -> None:
         await self.stop_maintenance()
+        if self._limiter is not None and self._limiter.redis is not None:
+            await self._limiter.redis.aclose()
         await self.engine.dispose()

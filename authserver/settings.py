@@ -132,6 +132,53 @@ class Settings(BaseSettings):
     # Plain words for scopes on the consent page; merged over the OIDC defaults in `scope_text`.
     scope_descriptions: dict[str, str] = Field(default_factory=dict)
 
+    # Forgotten passwords and email verification (README "Forgotten passwords and email").
+    password_reset_ttl: int = Field(1800, ge=300, le=86400)  # seconds a reset link works
+    email_verification_ttl: int = Field(86400, ge=900, le=30 * 86400)
+    # Refuse sign-in (login page, password grant) until the email address is verified.
+    require_verified_email: bool = False
+    # Where mail goes: `outbox` writes each message as an .eml file into `mail_outbox_dir`
+    # (development), `smtp` sends it through `smtp_host`.
+    mail_backend: Literal["outbox", "smtp"] = "outbox"
+    mail_outbox_dir: Path = Path("./outbox")
+    mail_from: str = "authserver <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    # starttls: plain connection upgraded with STARTTLS (port 587); tls: TLS from the first byte
+    # (port 465); none: no encryption (a relay on the same host only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(10.0, gt=0, le=120)
+
+    # Rate limits (README "Rate limits and brute force"): "N/period" with period second, minute,
+    # hour or day (optionally "N/K minutes"); "off" disables one. Counted in the database (or
+    # Redis when `redis_url` is set), so they hold across workers and machines, except the plain
+    # request rates of /token, /introspect and /revoke, which without Redis are per worker.
+    redis_url: SecretStr | None = None
+    # Proxies whose X-Forwarded-For is believed (IP addresses or CIDR networks).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    rate_limit_token_per_ip: str = "600/minute"  # noqa: S105
+    rate_limit_introspect_per_ip: str = "1200/minute"
+    rate_limit_revoke_per_ip: str = "600/minute"
+    rate_limit_client_auth_failures_per_ip: str = "20/10 minutes"
+    rate_limit_signup_per_ip: str = "20/hour"
+    rate_limit_signin_per_ip: str = "100/15 minutes"
+    rate_limit_password_forgot_per_ip: str = "20/hour"  # noqa: S105
+    rate_limit_password_forgot_per_account: str = "3/hour"  # noqa: S105
+    rate_limit_password_reset_per_ip: str = "20/hour"  # noqa: S105
+    rate_limit_verification_resend_per_ip: str = "20/hour"
+    rate_limit_verification_resend_per_account: str = "3/hour"
+    # Brute force (checklist B3-B5): failures per (account, IP) before answers are delayed, and
+    # before that pair is locked for the rest of `signin_window`; per account across all IPs,
+    # attempts beyond `signin_account_ceiling` are slowed by `signin_account_delay` seconds.
+    signin_window: int = Field(900, ge=60, le=86400)
+    signin_free_attempts: int = Field(5, ge=1, le=100)
+    signin_lock_after: int = Field(10, ge=2, le=100)
+    signin_max_delay: float = Field(8.0, ge=0, le=60)
+    signin_account_ceiling: int = Field(50, ge=5, le=10_000)
+    signin_account_delay: float = Field(3.0, ge=0, le=60)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -166,6 +213,32 @@ class Settings(BaseSettings):
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be at least password_min_length")
         return self
+
+    @model_validator(mode="after")
+    def _check_rate_limits(self) -> Settings:
+        from authserver.domain.rate_limits import parse_limit
+
+        for name in type(self).model_fields:
+            if name.startswith("rate_limit_"):
+                try:
+                    parse_limit(getattr(self, name))
+                except ValueError as exc:
+                    raise ValueError(f"{ENV_PREFIX}{name.upper()}: {exc}") from None
+        if self.signin_lock_after <= self.signin_free_attempts:
+            raise ValueError("signin_lock_after must be greater than signin_free_attempts")
+        return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError("each entry must be an IP address or a CIDR network") from None
+        return value
 
     @property
     def session_cookie_name(self) -> str:

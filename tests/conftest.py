@@ -49,6 +49,7 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
         "database_url": database_url,
         "issuer": ISSUER,
         "keys_dir": tmp_path / "keys",
+        "mail_outbox_dir": tmp_path / "outbox",
     }
     return Settings(**(values | settings_overrides))
 

@@ -10,7 +10,7 @@ import click
 
 from authserver.cli.common import emit, run
 from authserver.context import AppContext
-from authserver.domain import token_families
+from authserver.domain import account_tokens, rate_limits, token_families
 
 
 @click.group()
@@ -33,13 +33,16 @@ def prune(click_ctx: click.Context, as_json: bool) -> None:
                 idle=timedelta(seconds=settings.refresh_idle_ttl),
                 skew=timedelta(seconds=settings.clock_skew),
             )
-        return asdict(pruned)
+            windows = await rate_limits.prune_expired(session)
+            links = await account_tokens.prune_expired(session)
+        return asdict(pruned) | {"rate_limit_windows": windows, "account_tokens": links}
 
     emit(
         run(click_ctx, work),
         as_json,
         lambda d: (
             f"pruned {d['access_tokens']} access-token record(s), {d['codes']} code(s), "
-            f"{d['families']} famil{'y' if d['families'] == 1 else 'ies'}"
+            f"{d['families']} famil{'y' if d['families'] == 1 else 'ies'}, "
+            f"{d['rate_limit_windows']} rate-limit window(s), {d['account_tokens']} mailed link(s)"
         ),
     )

@@ -91,7 +91,11 @@ class AuditEvent(Base):
     """Security events (L2). Never holds a password, token, code or secret."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_event_at", "event", "at"),)
+    __table_args__ = (
+        Index("ix_audit_events_event_at", "event", "at"),
+        Index("ix_audit_events_user_id_at", "user_id", "at"),
+        Index("ix_audit_events_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -101,6 +105,8 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # success | failure | refused (a limit or a policy said no); see `domain/audit.py`.
+    outcome: Mapped[str] = mapped_column(String(16), default="success", server_default=text("'success'"))
 
 
 class SigningKey(Base):
@@ -276,3 +282,32 @@ class Consent(Base):
     scopes: Mapped[list[str]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateLimitCounter(Base):
+    """One rate-limit window per key (`domain/rate_limits.py`): started at the key's first hit,
+    counted by one atomic UPSERT per hit, deleted by `tokens prune` once `resets_at` passed."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    resets_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AccountToken(Base):
+    """A password-reset or email-verification token (checklist E2, E6). Only its SHA-256 is kept.
+
+    Single use: redeemed by one conditional DELETE. Issuing a new token of a purpose deletes the
+    user's older ones, and a password change deletes every reset token of the user.
+    """
+
+    __tablename__ = "account_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # password_reset | email_verification
+    # The address a verification token proves; a changed address makes the token useless.
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

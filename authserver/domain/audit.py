@@ -1,6 +1,7 @@
 """Security audit events (checklist L2): one table row and one structured log line each.
 
-Callers pass identifiers (user id, client id, family id), never credentials; `record` refuses
+Each event has its time, name, user id, client id, client IP and outcome (success, failure,
+refused). Callers pass identifiers (user id, client id, family id), never credentials; `record` refuses
 detail keys that name a credential so a careless call fails in tests rather than leaking.
 
 The log line is written when the row is committed, not when it is added: a request that rolls
@@ -40,14 +41,42 @@ async def record(
     user_id: str | None = None,
     client_id: str | None = None,
     ip: str | None = None,
+    outcome: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
+    """Add the row to the caller's transaction; its log line follows the commit."""
     _check_detail(detail)
-    row = AuditEvent(event=event, user_id=user_id, client_id=client_id, ip=ip, detail=detail)
+    result = outcome or outcome_of(event)
+    row = AuditEvent(event=event, user_id=user_id, client_id=client_id, ip=ip, outcome=result, detail=detail)
     session.add(row)
-    line = {"event": event, "user_id": user_id, "client_id": client_id, "ip": ip} | detail
+    line = {"event": event, "user_id": user_id, "client_id": client_id, "ip": ip, "outcome": result} | detail
     session.sync_session.info.setdefault(_PENDING, []).append(line)
     return row
+
+
+def outcome_of(event: str) -> str:
+    """The default outcome an event name implies: `*.failed` failed, a lock or limit refused."""
+    if event.endswith(".failed"):
+        return "failure"
+    if event in ("login.locked", "rate_limit.hit") or event.endswith(".refused"):
+        return "refused"
+    return "success"
+
+
+def emit(
+    event: str,
+    *,
+    user_id: str | None = None,
+    client_id: str | None = None,
+    ip: str | None = None,
+    outcome: str = "success",
+    **detail: Any,
+) -> None:
+    """A log-only audit event, for paths that must stay free of database writes: a token issued
+    (architecture §2: issuing an access token writes nothing). Same line shape as `record`."""
+    _check_detail(detail)
+    line = {"event": event, "user_id": user_id, "client_id": client_id, "ip": ip, "outcome": outcome} | detail
+    log.info(event, extra={"audit": line})
 
 
 @sa_event.listens_for(Session, "after_commit")

@@ -182,3 +182,11 @@ async def prune_expired(session: AsyncSession, lifetimes: Lifetimes) -> int:
 
 def auth_time_of(current: Current | None) -> datetime | None:
     return current.row.auth_time if current is not None and current.user is not None else None
+
+
+async def end_all_for_user(session: AsyncSession, user_id: str, *, keep: str | None = None) -> int:
+    """Sign the user out of every browser (a password reset), or of all but `keep` (a change)."""
+    query = delete(BrowserSession).where(BrowserSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(BrowserSession.id != keep)
+    return affected(await session.execute(query))

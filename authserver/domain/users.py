@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
@@ -154,13 +155,15 @@ async def _exists(session: AsyncSession, email_key: str, username_key: str) -> b
     return found is not None
 
 
+def identifier_key(identifier: str) -> str:
+    """What an identifier typed at sign-in is looked up as (the stored lower-cased form)."""
+    return email_key(identifier) if "@" in identifier else identifier.strip().lower()
+
+
 async def find_by_identifier(session: AsyncSession, identifier: str) -> User | None:
     """Email if it has an '@' (usernames cannot), else username; both compared lower-cased."""
-    if "@" in identifier:
-        column, key = User.email_normalized, email_key(identifier)
-    else:
-        column, key = User.username_normalized, identifier.strip().lower()
-    return (await session.scalars(select(User).where(column == key))).one_or_none()
+    column = User.email_normalized if "@" in identifier else User.username_normalized
+    return (await session.scalars(select(User).where(column == identifier_key(identifier)))).one_or_none()
 
 
 @dataclass(frozen=True)
@@ -170,9 +173,27 @@ class SigninCheck:
     user: User | None
     reason: str | None = None  # why it failed: for the audit row, never shown to the person
     user_id: str | None = None  # the account the identifier matched, if any
+    account: str | None = None  # the brute-force counters' name for the account (see SigninGate)
+
+    @property
+    def password_ok(self) -> bool:
+        """The password was right (the sign-in may still be refused for an unverified email)."""
+        return self.user is not None or self.reason == "unverified"
 
 
 UserLookup = Callable[[str], Awaitable[User | None]]
+
+
+class SigninGate(Protocol):
+    """Brute-force protection around the password check (`domain/signin_throttle.py`)."""
+
+    def account_for(self, identifier_key: str) -> str:
+        """The counter name for an identifier that matched no user (a keyed digest)."""
+        ...
+
+    async def check(self, account: str, user_id: str | None) -> None:
+        """Before argon2: wait, or raise `TooManyAttempts`."""
+        ...
 
 
 async def check_credentials(
@@ -182,6 +203,8 @@ async def check_credentials(
     password: object,
     *,
     max_password_length: int,
+    gate: SigninGate | None = None,
+    require_verified_email: bool = False,
 ) -> SigninCheck:
     """The signin core: the user, or a failure, with the same argon2 work done either way (B1, B2).
 
@@ -190,6 +213,12 @@ async def check_credentials(
     behind other hashes under load). The length limit is checked on the NFKC-normalised
     password, the text signup measured, so a password accepted at signup is never refused here
     for its length.
+
+    `gate` runs after the lookup and before argon2, for a known and an unknown identifier alike
+    (an unknown one is counted under a digest of what was typed), so the brute-force limits
+    treat both the same way (B1). With `require_verified_email`, the right password for an
+    unverified address fails with reason `unverified`: only someone who knows the password
+    learns that the account exists and waits for verification.
     """
     if not isinstance(identifier, str) or not isinstance(password, str) or not password:
         return SigninCheck(None, "malformed")
@@ -199,13 +228,19 @@ async def check_credentials(
     if len(password) > 4 * max_password_length or len(normalize_password(password)) > max_password_length:
         return SigninCheck(None, "malformed")  # never hash unbounded input
     user = None if identifiers.has_control_character(identifier) else await lookup(identifier)
+    account = user.id if user is not None else None
+    if gate is not None:
+        account = account or gate.account_for(identifier_key(identifier))
+        await gate.check(account, user.id if user is not None else None)
     if user is None:
         await hasher.verify_dummy(password)
-        return SigninCheck(None, "unknown_user")
+        return SigninCheck(None, "unknown_user", account=account)
     ok = await hasher.verify(user.password_hash, password)
     if not ok or user.disabled:
-        return SigninCheck(None, "disabled" if ok else "bad_password", user.id)
-    return SigninCheck(user, None, user.id)
+        return SigninCheck(None, "disabled" if ok else "bad_password", user.id, account)
+    if require_verified_email and not user.email_verified:
+        return SigninCheck(None, "unverified", user.id, account)
+    return SigninCheck(user, None, user.id, account)
 
 
 async def record_signin(
@@ -316,3 +351,21 @@ async def remove_role(session: AsyncSession, ref: str, role: str) -> list[str]:
     if affected(result):
         await audit.record(session, "user.role_removed", user_id=user.id, role=role)
     return await roles_of(session, user.id)
+
+
+def check_new_password(rules: PasswordRules, user: User, password: object) -> str:
+    """Signup's policy (U1-U4) for a new password of an existing account."""
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("Password is required.", field="password")
+    email = user.email_normalized
+    check_password_policy(
+        password,
+        min_length=rules.min_length,
+        max_length=rules.max_length,
+        context=(user.username_normalized, email, email.split("@", 1)[0], SERVICE_NAME),
+    )
+    return password
+
+
+async def find_by_email(session: AsyncSession, typed: str) -> User | None:
+    return await session.scalar(select(User).where(User.email_normalized == email_key(typed)))

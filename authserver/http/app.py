@@ -27,11 +27,23 @@ from authserver.http.errors import (
     handle_http_error,
     handle_no_signing_key,
     handle_unexpected,
+    rate_limited_response,
 )
 from authserver.http.metrics import MetricsMiddleware, metrics_endpoint
 from authserver.http.security_headers import SecurityHeadersMiddleware
+from authserver.limiter import RateLimited
 from authserver.log import configure_logging
-from authserver.pages import account, authorize, consent, login, logout
+from authserver.pages import (
+    account,
+    authorize,
+    consent,
+    email_verification,
+    login,
+    logout,
+    password_change,
+    password_forgot,
+    password_reset,
+)
 from authserver.pages import signup as signup_page
 from authserver.pages.browser import PageError
 from authserver.pages.rendering import error_page, static_file
@@ -50,6 +62,17 @@ PAGE_ROUTES = [
     Route("/account/consents/withdraw", account.withdraw_consent, methods=["POST"]),
     Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
     Route("/logout", logout.logout, methods=["GET", "POST"]),
+    Route("/account/password", password_change.change_page, methods=["GET"]),
+    Route("/account/password", password_change.change_submit, methods=["POST"]),
+    # Page and JSON API on one path each: a form post carrying the page's CSRF field is the page.
+    Route("/password/forgot", password_forgot.forgot_page, methods=["GET"]),
+    Route("/password/forgot", password_forgot.forgot_submit, methods=["POST"]),
+    Route("/password/reset", password_reset.reset_page, methods=["GET"]),
+    Route("/password/reset", password_reset.reset_submit, methods=["POST"]),
+    Route("/email/verify", email_verification.verify_page, methods=["GET"]),
+    Route("/email/verify", email_verification.verify_submit, methods=["POST"]),
+    Route("/email/verify/resend", email_verification.resend_page, methods=["GET"]),
+    Route("/email/verify/resend", email_verification.resend_submit, methods=["POST"]),
     Route("/static/{name}", static_file, methods=["GET"]),
 ]
 
@@ -57,6 +80,17 @@ PAGE_ROUTES = [
 async def handle_page_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
     return error_page(exc.kind, exc.status)
+
+
+async def handle_rate_limited(request: Request, exc: Exception) -> Response:
+    """429 with Retry-After: a page for a page's form post, else a JSON OAuth-style error."""
+    assert isinstance(exc, RateLimited)
+    metrics.RATE_LIMITED.labels(endpoint=request.url.path).inc()
+    if getattr(request.state, "page", False):
+        page = error_page("rate_limited", 429, retry_minutes=max(1, -(-exc.retry_after // 60)))
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    return rate_limited_response(exc.retry_after)
 
 
 def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
@@ -105,6 +139,7 @@ def create_app(ctx: AppContext, *, owns_context: bool = False) -> Starlette:
             ApiError: handle_api_error,
             DomainError: handle_domain_error,
             PageError: handle_page_error,
+            RateLimited: handle_rate_limited,
             HTTPException: handle_http_error,
             NoSigningKey: handle_no_signing_key,
             Exception: handle_unexpected,

@@ -24,9 +24,12 @@ from starlette.responses import JSONResponse, Response
 
 from authserver import metrics
 from authserver.context import AppContext
+from authserver.domain import audit
 from authserver.domain.clients import GRANT_TYPES
 from authserver.http.bodies import read_form
+from authserver.http.client_ips import client_ip
 from authserver.http.errors import NO_STORE, ApiError
+from authserver.oauth.client_auth import ClientFailed
 from authserver.oauth.requests import ParsedRequest
 from authserver.oauth.server import AuthServer
 from authserver.oauth.store import OAuthStore
@@ -43,8 +46,9 @@ class _RollBack(Exception):
         self.result = result
 
 
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+# The per-IP request rate of each endpoint (Redis, or this worker: never the database).
+_REQUEST_LIMITS = {"/token": "token_per_ip", "/introspect": "introspect_per_ip", "/revoke": "revoke_per_ip"}
+CLIENT_AUTH_FAILURES = "client_auth_failures_per_ip"
 
 
 async def run_endpoint(request: Request, path: str, step: Step) -> Response:
@@ -53,6 +57,11 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
         # RFC 6749 §2.3.1 / §3.2: credentials and parameters go in the body, never in the URL,
         # where proxies and logs keep them.
         raise ApiError(400, "invalid_request", "Send parameters in the request body, not in the URL.")
+    ip = client_ip(request)
+    # T11, I4: in memory (or Redis), so a cached success path gains no query.
+    ctx.limiter.check_blocked(CLIENT_AUTH_FAILURES, str(ip))
+    if path in _REQUEST_LIMITS:
+        await ctx.limiter.enforce(_REQUEST_LIMITS[path], str(ip), ip=ip, per_worker=True)
     params = await read_form(request, ctx.settings.max_body_bytes)
     oauth_request = ParsedRequest("POST", ctx.settings.issuer + path, request.headers, form=params)
     store: OAuthStore | None = None
@@ -73,9 +82,10 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
                 ctx.settings,
                 keyring,
                 ctx.hasher,
-                client_ip(request),
+                ip,
                 sessions=ctx.sessions,
                 caches=ctx.caches,
+                limiter=ctx.limiter,
             )
             server = AuthServer(store)
             result = await greenlet_spawn(guarded, server, oauth_request)
@@ -83,6 +93,7 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
                 raise _RollBack(result)
         if path == "/token":
             metrics.TOKENS_ISSUED.labels(grant_type=_grant_label(oauth_request)).inc()
+            _audit_issued(server, oauth_request, ip)
     except _RollBack as rolled_back:
         result = rolled_back.result
         assert store is not None and server is not None
@@ -91,7 +102,28 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
                 for action in store.failure_actions:
                     await action(session)
         _log_failure(path, server, oauth_request, result[0])
+        if isinstance(server.last_error, ClientFailed):
+            # Counted in shared storage after the answer was decided; over the limit it becomes
+            # a 429, and this worker refuses the IP before authenticating until the window ends.
+            client = getattr(oauth_request, "client", None)
+            await ctx.limiter.count_failure(
+                CLIENT_AUTH_FAILURES, str(ip), ip=ip, client_id=getattr(client, "client_id", None)
+            )
     return _json(result)
+
+
+def _audit_issued(server: AuthServer, request: ParsedRequest, ip: str | None) -> None:
+    """`token.issued` as a log-only audit event: issuing stays free of database writes."""
+    issued = getattr(server.issuer, "last_issued", None)
+    if issued is None:
+        return
+    audit.emit(
+        "token.issued",
+        user_id=issued.user_id,
+        client_id=issued.client.client_id,
+        ip=ip,
+        grant_type=_grant_label(request),
+    )
 
 
 def _log_failure(path: str, server: AuthServer, request: ParsedRequest, status: int) -> None:

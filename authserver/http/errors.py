@@ -106,3 +106,15 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
         exc_info=exc,
     )
     return error_response(500, "server_error", "The server could not handle this request.")
+
+
+def rate_limited_response(retry_after: int) -> JSONResponse:
+    """RFC 6585 §4 429 with Retry-After (RFC 9110 §10.2.3). The body is an RFC 6749 §5.2-style
+    error: `temporarily_unavailable` (the registered code for "cannot handle the request now",
+    RFC 6749 §4.1.2.1), so OAuth client libraries surface it like any other error."""
+    return error_response(
+        429,
+        "temporarily_unavailable",
+        f"Too many requests; try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -53,8 +53,10 @@ class IssueContext:
 class TokenIssuer:
     def __init__(self, store: OAuthStore) -> None:
         self.store = store
+        self.last_issued: IssueContext | None = None
 
     def issue(self, context: IssueContext) -> dict[str, Any]:
+        self.last_issued = context  # for the `token.issued` audit line the HTTP glue writes
         settings, store = self.store.settings, self.store
         granted = scope_policy.join(context.scopes)
         auth_time = int(context.auth_time.timestamp()) if context.auth_time else None

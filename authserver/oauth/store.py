@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.util import await_only
@@ -39,6 +39,9 @@ from authserver.domain.token_families import Consumed, FamilyRecord
 from authserver.oauth.access_tokens import FAMILY_CLAIM
 from authserver.oauth.client_model import ClientModel
 from authserver.settings import Settings
+
+if TYPE_CHECKING:
+    from authserver.limiter import Limiter
 
 T = TypeVar("T")
 FailureAction = Callable[[AsyncSession], Awaitable[Any]]
@@ -67,8 +70,11 @@ class OAuthStore:
         ip: str | None = None,
         sessions: async_sessionmaker[AsyncSession] | None = None,
         caches: WorkerCaches | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self._session = session
+        self.limiter = limiter
+        self.unverified_signin = False  # the last password check was right but the email unverified
         self.settings = settings
         self.keyring = keyring
         self.hasher = hasher
@@ -134,12 +140,17 @@ class OAuthStore:
     def authenticate_password(
         self, username: str, password: str, client_id: str | None = None
     ) -> User | None:
-        """The signin core; a failure's audit row is written even though the request fails."""
+        """The signin core behind the brute-force gate (`domain/signin_throttle.py`); a failure's
+        audit row is written even though the request fails. A refused attempt raises
+        `TooManyAttempts`, which the HTTP layer answers with 429."""
 
         async def lookup(typed: str) -> User | None:
             # A short session of its own: the connection is back in the pool before argon2 runs.
             return await self._committed(lambda session: users.find_by_identifier(session, typed))
 
+        gate = self.limiter.signin_gate(self.ip, client_id) if self.limiter is not None else None
+        if gate is not None:
+            bridge(gate.check_ip())
         check = bridge(
             users.check_credentials(
                 lookup,
@@ -147,8 +158,12 @@ class OAuthStore:
                 username,
                 password,
                 max_password_length=self.settings.password_max_length,
+                gate=gate,
+                require_verified_email=self.settings.require_verified_email,
             )
         )
+        if gate is not None and check.password_ok:
+            bridge(gate.succeeded(check.account))
         if check.user is not None:
             bridge(
                 users.record_signin(
@@ -156,6 +171,7 @@ class OAuthStore:
                 )
             )
             return check.user
+        self.unverified_signin = check.reason == "unverified"
         hasher, ip = self.hasher, self.ip
 
         async def audit_failure(session: AsyncSession) -> None:

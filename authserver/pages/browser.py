@@ -18,7 +18,8 @@ from authserver.context import AppContext
 from authserver.db.models import User
 from authserver.domain import browser_sessions
 from authserver.domain.browser_sessions import Current, Lifetimes
-from authserver.http.bodies import read_form
+from authserver.http import client_ips
+from authserver.http.bodies import FORM, media_type, read_form, read_form_or_json
 from authserver.http.errors import ApiError
 from authserver.settings import Settings
 
@@ -39,7 +40,8 @@ def lifetimes(settings: Settings) -> Lifetimes:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The socket's peer, or what a trusted proxy says (`http/client_ips.py`)."""
+    return client_ips.client_ip(request)
 
 
 async def current(request: Request, session: AsyncSession) -> Current | None:
@@ -105,6 +107,7 @@ def clear_cookie(response: Response, settings: Settings) -> None:
 async def read_page_form(request: Request) -> dict[str, str]:
     """The posted form (size-limited, repeats refused); any problem is a 400 page, not JSON."""
     ctx: AppContext = request.app.state.ctx
+    request.state.page = True  # a refusal from here on (429) is answered with a page
     try:
         return await read_form(request, ctx.settings.max_body_bytes)
     except ApiError as error:
@@ -121,3 +124,28 @@ def require_csrf(found: Current | None, form: dict[str, str]) -> Current:
 def text(form: dict[str, str], name: str, limit: int = 1024) -> str:
     """A form field as short text; anything longer is cut here and refused by the domain rules."""
     return form.get(name, "")[:limit]
+
+
+async def read_api_or_page(request: Request) -> tuple[dict[str, str], bool]:
+    """For a path that is both a JSON API and a page's form target (`/password/forgot` ...):
+    the body, and whether it is a page's post (a form carrying the page's CSRF field)."""
+    ctx: AppContext = request.app.state.ctx
+    params = await read_form_or_json(request, ctx.settings.max_body_bytes)
+    page = media_type(request) == FORM and "csrf" in params
+    if page:
+        request.state.page = True
+    return params, page
+
+
+async def page_session(request: Request) -> tuple[Current, bool]:
+    """(this browser's session or a new pre-login one, whether it is new) for a form page."""
+    ctx: AppContext = request.app.state.ctx
+    async with ctx.transaction() as session:
+        found = await current(request, session)
+        return await ensure(request, session, found), found is None
+
+
+def with_cookie(response: Response, settings: Settings, session: Current, is_new: bool) -> Response:
+    if is_new:
+        set_cookie(response, settings, session)
+    return response

@@ -1,7 +1,9 @@
 """The login page: email or username and password, through the one signin core.
 
-`users.authenticate` gives unknown user, wrong password and disabled account the same answer
-after the same argon2 work (B1, B2), so the page shows one sentence for all three. Success starts
+`users.check_credentials` gives unknown user, wrong password and disabled account the same answer
+after the same argon2 work (B1, B2), so the page shows one sentence for all three. The
+brute-force gate (`domain/signin_throttle.py`) runs before argon2 and treats an unknown identifier
+like a known one; a refusal is the 429 page with Retry-After. Success starts
 a new browser session (S2: the pre-login one dies, and with it any id an attacker planted) and
 continues the pending authorization request, if there is one.
 """
@@ -67,6 +69,9 @@ async def login_submit(request: Request) -> Response:
         pending = await flow.find_pending(session, current, form.get("request"))
     typed = form.get("username", "")
     password = form.get("password", "")
+    ip = browser.client_ip(request)
+    gate = ctx.limiter.signin_gate(ip, pending.client_id if pending else None)
+    await gate.check_ip()  # B4, before any lookup or argon2 (429 page when over)
 
     async def lookup(identifier: str) -> User | None:
         # A short session of its own: no connection is held while argon2 runs.
@@ -79,7 +84,11 @@ async def login_submit(request: Request) -> Response:
         typed if typed.isprintable() else "",  # no control character reaches SQL (L6)
         password,
         max_password_length=ctx.settings.password_max_length,
+        gate=gate,  # B3, B5: may wait, or refuse with 429, before argon2
+        require_verified_email=ctx.settings.require_verified_email,
     )
+    if check.password_ok:
+        await gate.succeeded(check.account)
     async with ctx.transaction() as session:
         still = await browser.current(request, session)  # re-read: the first transaction ended
         pending = await flow.find_pending(session, still, form.get("request")) if pending and still else None
@@ -89,13 +98,14 @@ async def login_submit(request: Request) -> Response:
             check,
             password,
             client_id=pending.client_id if pending else None,
-            ip=browser.client_ip(request),
+            ip=ip,
         )
         if check.user is None or still is None:
             # One sentence for every failure (B1); the failed attempt's audit row is kept.
             name = await flow.client_name(session, pending)
             fresh = await browser.ensure(request, session, still)
-            page = _page(ctx, fresh, pending, name, identifier=typed[:320], error="credentials")
+            error = "unverified" if check.reason == "unverified" else "credentials"
+            page = _page(ctx, fresh, pending, name, identifier=typed[:320], error=error)
             if still is None:
                 browser.set_cookie(page, ctx.settings, fresh)
             return page

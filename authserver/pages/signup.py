@@ -10,9 +10,11 @@ so only email verification, when it lands, can hide existence completely (README
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authserver import account_mail
 from authserver.context import AppContext
 from authserver.domain import users
 from authserver.domain.browser_sessions import Current
@@ -70,6 +72,8 @@ async def signup_submit(request: Request) -> Response:
     form = await browser.read_page_form(request)
     async with ctx.transaction() as session:  # CSRF first: a forged post costs no argon2 work (S5)
         browser.require_csrf(await browser.current(request, session), form)
+    ip = browser.client_ip(request)
+    await ctx.limiter.enforce("signup_per_ip", str(ip), ip=ip)  # U7: 429 page, before argon2
     # A new transaction: create_user hashes before its first query, so no connection is held
     # while argon2 waits for a slot (a signup flood must not starve other requests).
     async with ctx.transaction() as session:
@@ -81,7 +85,7 @@ async def signup_submit(request: Request) -> Response:
                 email=form.get("email"),
                 username=form.get("username"),
                 password=form.get("password"),
-                ip=browser.client_ip(request),
+                ip=ip,
             )
         except AccountExists as error:
             current, pending, name = await _context(request, session, form)
@@ -99,6 +103,7 @@ async def signup_submit(request: Request) -> Response:
         else:
             response = await flow.resume(request, session, signed_in, pending, after_post=True)
     browser.set_cookie(response, ctx.settings, signed_in)
+    response.background = BackgroundTask(account_mail.send_verification, ctx, user.id, ip)  # E6
     return response
 
 

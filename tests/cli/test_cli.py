@@ -271,7 +271,14 @@ def test_postgres_behind_on_migrations_is_refused() -> None:
 def test_tokens_prune(invoke) -> None:  # type: ignore[no-untyped-def]
     result = invoke("tokens", "prune", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"access_tokens": 0, "codes": 0, "families": 0, "assertion_jtis": 0}
+    assert json.loads(result.stdout) == {
+        "access_tokens": 0,
+        "codes": 0,
+        "families": 0,
+        "assertion_jtis": 0,
+        "rate_limit_windows": 0,
+        "account_tokens": 0,
+    }
     assert "pruned 0 access-token record(s)" in invoke("tokens", "prune").stdout
 
 

@@ -36,6 +36,8 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: igno
         )
         user = store.authenticate_password(username, password, client.client_id)
         if user is None:
+            if store.unverified_signin:  # only said to someone who gave the right password
+                raise InvalidGrantError("Confirm your email address before signing in.")
             raise InvalidGrantError("Invalid username or password.")
         scopes, roles = token_request.delegable_by(store, user, requested)
         self.context = IssueContext(
