@@ -125,6 +125,16 @@ class Settings(BaseSettings):
     # Plain words for scopes on the consent page; merged over the OIDC defaults in `scope_text`.
     scope_descriptions: dict[str, str] = Field(default_factory=dict)
 
+    # Better Auth as a trusted identity source for RFC 8693 token exchange
+    # (authserver/oauth/better_auth.py). Unset URL: the grant is off and not advertised.
+    better_auth_url: str | None = None  # its baseURL
+    better_auth_issuer: str | None = None  # its JWTs' `iss`; default: the URL
+    better_auth_audience: str | None = None  # its JWTs' `aud`; default: the URL
+    better_auth_algorithms: list[str] = Field(default_factory=lambda: ["EdDSA"])
+    # Create a local account on a Better Auth user's first exchange. Off: only accounts an operator
+    # linked (`authserver identities link`) can be exchanged for.
+    better_auth_auto_create_users: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -158,6 +168,18 @@ class Settings(BaseSettings):
     def _check_password_lengths(self) -> Settings:
         if self.password_max_length < self.password_min_length:
             raise ValueError("password_max_length must be at least password_min_length")
+        return self
+
+    @model_validator(mode="after")
+    def _check_better_auth(self) -> Settings:
+        """Build the kit's configuration once, so a bad URL or algorithm stops start-up."""
+        if self.better_auth_url is None:
+            if self.better_auth_issuer or self.better_auth_audience or self.better_auth_auto_create_users:
+                raise ValueError("the better_auth_* settings need better_auth_url")
+            return self
+        from authserver.oauth.better_auth import better_auth_config
+
+        better_auth_config(self)  # raises ValueError with the reason
         return self
 
     @property
