@@ -173,7 +173,7 @@ BAD_JWT_CASES = {
 
 
 @pytest.mark.parametrize("case", BAD_JWT_CASES)
-async def test_bad_better_auth_jwts_refused(
+async def test_X2_bad_better_auth_jwts_refused(
     client: httpx.AsyncClient,
     ctx: AppContext,
     app: RegisteredApp,
@@ -192,7 +192,7 @@ async def test_bad_better_auth_jwts_refused(
     assert all(token not in line for line in server_logging.lines())
 
 
-async def test_unknown_kids_refetch_the_jwks_at_most_once(
+async def test_X2_unknown_kids_refetch_the_jwks_at_most_once(
     client: httpx.AsyncClient, app: RegisteredApp, linked: User, better_auth: FakeBetterAuth
 ) -> None:
     stranger = OKPKey.generate_key("Ed25519", private=True)
@@ -204,7 +204,7 @@ async def test_unknown_kids_refetch_the_jwks_at_most_once(
     assert better_auth.jwks.call_count <= 2  # first fetch + one rate-limited refetch
 
 
-async def test_signed_out_session_refused(
+async def test_X2_signed_out_session_refused(
     client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, linked: User, better_auth: FakeBetterAuth
 ) -> None:
     assert (await client.post("/token", data=session_exchange(), auth=app.basic)).status_code == 200
@@ -214,7 +214,7 @@ async def test_signed_out_session_refused(
     assert await families(ctx) == 1
 
 
-async def test_types_are_never_guessed(
+async def test_X3_types_are_never_guessed(
     client: httpx.AsyncClient, app: RegisteredApp, linked: User, better_auth: FakeBetterAuth
 ) -> None:
     # A good JWT sent as a session token is looked up as a session (and Better Auth knows none).
@@ -228,7 +228,7 @@ async def test_types_are_never_guessed(
 
 
 @pytest.mark.parametrize("kind", ["jwt", "session"])
-async def test_better_auth_unreachable_is_503_not_a_refusal(
+async def test_X6_better_auth_unreachable_is_503_not_a_refusal(
     client: httpx.AsyncClient, app: RegisteredApp, linked: User, better_auth: FakeBetterAuth, kind: str
 ) -> None:
     better_auth.down = True
@@ -259,7 +259,7 @@ async def test_better_auth_unreachable_is_503_not_a_refusal(
         ({"subject_token": "x" * 20000}, "invalid_request"),
     ],
 )
-async def test_bad_requests_refused_before_better_auth_is_asked(
+async def test_X4_bad_requests_refused_before_better_auth_is_asked(
     client: httpx.AsyncClient,
     app: RegisteredApp,
     linked: User,
@@ -280,7 +280,7 @@ async def test_audience_parameter_names_a_registered_resource(
     assert unverified_claims(response.json()["access_token"])["aud"] == API
 
 
-async def test_only_clients_registered_for_the_grant(
+async def test_X1_only_clients_registered_for_the_grant(
     client: httpx.AsyncClient, ctx: AppContext, linked: User, better_auth: FakeBetterAuth
 ) -> None:
     other = await make_client(ctx, grants=("client_credentials",), scope="orders:read")

@@ -55,7 +55,7 @@ async def links(ctx: AppContext) -> list[ExternalIdentity]:
         return list(await session.scalars(select(ExternalIdentity)))
 
 
-async def test_first_exchange_creates_and_links_an_account(
+async def test_X5_first_exchange_creates_and_links_an_account(
     client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth
 ) -> None:
     first = await client.post("/token", data=jwt_exchange(better_auth.jwt()), auth=app.basic)
@@ -102,7 +102,7 @@ async def test_verified_flag_is_copied_only_when_exactly_true(
 
 
 @pytest.mark.parametrize("verified", [False, True])
-async def test_never_linked_by_email(
+async def test_X5_never_linked_by_email(
     client: httpx.AsyncClient,
     ctx: AppContext,
     app: RegisteredApp,
@@ -124,7 +124,7 @@ async def test_never_linked_by_email(
     assert unverified_claims(response.json()["access_token"])["sub"] == local.id
 
 
-async def test_disabled_account_refused(
+async def test_X7_disabled_account_refused(
     client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth
 ) -> None:
     local = await make_user(ctx, "ada")
@@ -137,7 +137,7 @@ async def test_disabled_account_refused(
     assert refused.detail["reason"] == "user_disabled"
 
 
-async def test_concurrent_first_exchanges_make_one_account(
+async def test_X5_concurrent_first_exchanges_make_one_account(
     client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth
 ) -> None:
     token = better_auth.jwt()
@@ -150,7 +150,7 @@ async def test_concurrent_first_exchanges_make_one_account(
     assert len(await events(ctx, "user.created")) == 1
 
 
-async def test_without_auto_create_only_linked_accounts(
+async def test_X5_without_auto_create_only_linked_accounts(
     database_url: str, tmp_path: Path, better_auth: FakeBetterAuth
 ) -> None:
     settings = Settings(
@@ -176,7 +176,7 @@ async def test_without_auto_create_only_linked_accounts(
         await ctx.aclose()
 
 
-async def test_unconfigured_server_has_no_token_exchange(ctx: AppContext) -> None:
+async def test_X1_unconfigured_server_has_no_token_exchange(ctx: AppContext) -> None:
     """Without AUTHSERVER_BETTER_AUTH_URL the grant is neither offered nor advertised (D5)."""
     # This module's settings configure it; build a second app on the same database without.
     plain = AppContext.create(ctx.settings.model_copy(update={"better_auth_url": None}))
@@ -195,7 +195,7 @@ async def test_unconfigured_server_has_no_token_exchange(ctx: AppContext) -> Non
         await plain.aclose()
 
 
-async def test_public_clients_cannot_register_for_token_exchange(ctx: AppContext) -> None:
+async def test_X1_public_clients_cannot_register_for_token_exchange(ctx: AppContext) -> None:
     async with ctx.transaction() as session:
         with pytest.raises(InvalidInput, match="public client cannot use token exchange"):
             await clients.create_client(session, name="spa", grant_types=(EXCHANGE,), public=True)
@@ -264,3 +264,12 @@ def test_identities_cli(database_url: str, tmp_path: Path, backend: str) -> None
         cli, ["identities", "link", "ada", "x"], env=env | {"AUTHSERVER_BETTER_AUTH_URL": None}
     )
     assert no_issuer.exit_code == 1 and "--issuer" in no_issuer.stderr
+
+
+def test_identities_commands_have_help() -> None:
+    runner = CliRunner()
+    for path in (["identities"], ["identities", "link"], ["identities", "unlink"], ["identities", "list"]):
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, path
+    help_text = "".join(runner.invoke(cli, ["clients", "create", "--help"]).output.split())  # click wraps
+    assert "urn:ietf:params:oauth:grant-type:token-exchange" in help_text
