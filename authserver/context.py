@@ -28,6 +28,7 @@ from authserver.domain.passwords import PasswordHasher
 from authserver.domain.users import PasswordRules
 from authserver.limiter import Limiter
 from authserver.mail import Mailer, make_mailer
+from authserver.oauth.better_auth import BetterAuthExchange
 from authserver.oauth.store import WorkerCaches
 from authserver.settings import Settings
 
@@ -63,6 +64,7 @@ class AppContext:
     _maintenance: asyncio.Task[None] | None = None
     _limiter: Limiter | None = None
     _mailer: Mailer | None = None
+    _better_auth: BetterAuthExchange | None = None
 
     @classmethod
     def create(cls, settings: Settings, engine: AsyncEngine | None = None) -> AppContext:
@@ -268,8 +270,18 @@ class AppContext:
             return False
         return True
 
+    def better_auth(self) -> BetterAuthExchange | None:
+        """The worker's Better Auth trust for token exchange (its JWKS cache and HTTP client),
+        made on first use; None when AUTHSERVER_BETTER_AUTH_URL is unset."""
+        if self._better_auth is None and self.settings.better_auth_url is not None:
+            self._better_auth = BetterAuthExchange(self.settings, self.sessions, self.hasher)
+        return self._better_auth
+
     async def aclose(self) -> None:
         await self.stop_maintenance()
         if self._limiter is not None and self._limiter.redis is not None:
             await self._limiter.redis.aclose()
+        if self._better_auth is not None:
+            await self._better_auth.aclose()
+            self._better_auth = None
         await self.engine.dispose()

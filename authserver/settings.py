@@ -179,6 +179,16 @@ class Settings(BaseSettings):
     signin_account_ceiling: int = Field(50, ge=5, le=10_000)
     signin_account_delay: float = Field(3.0, ge=0, le=60)
 
+    # Better Auth as a trusted identity source for RFC 8693 token exchange
+    # (authserver/oauth/better_auth.py). Unset URL: the grant is off and not advertised.
+    better_auth_url: str | None = None  # its baseURL
+    better_auth_issuer: str | None = None  # its JWTs' `iss`; default: the URL
+    better_auth_audience: str | None = None  # its JWTs' `aud`; default: the URL
+    better_auth_algorithms: list[str] = Field(default_factory=lambda: ["EdDSA"])
+    # Create a local account on a Better Auth user's first exchange. Off: only accounts an operator
+    # linked (`authserver identities link`) can be exchanged for.
+    better_auth_auto_create_users: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -239,6 +249,18 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("each entry must be an IP address or a CIDR network") from None
         return value
+
+    @model_validator(mode="after")
+    def _check_better_auth(self) -> Settings:
+        """Build the kit's configuration once, so a bad URL or algorithm stops start-up."""
+        if self.better_auth_url is None:
+            if self.better_auth_issuer or self.better_auth_audience or self.better_auth_auto_create_users:
+                raise ValueError("the better_auth_* settings need better_auth_url")
+            return self
+        from authserver.oauth.better_auth import better_auth_config
+
+        better_auth_config(self)  # raises ValueError with the reason
+        return self
 
     @property
     def session_cookie_name(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from authserver.cli import audit, clients, db, keys, serve, sessions, tokens, users
+from authserver.cli import audit, clients, db, identities, keys, serve, sessions, tokens, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +33,7 @@ cli.add_command(keys.keys)
 cli.add_command(tokens.tokens)
 cli.add_command(sessions.sessions)
 cli.add_command(audit.audit)
+cli.add_command(identities.identities)
 
 
 def main() -> None:

@@ -52,7 +52,8 @@ def clients() -> None:
     "grant_types",
     multiple=True,
     required=True,
-    help="authorization_code, refresh_token, client_credentials or password (repeatable).",
+    help="authorization_code, refresh_token, client_credentials, password or "
+    "urn:ietf:params:oauth:grant-type:token-exchange (repeatable).",
 )
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable).")
 @click.option("--scope", default="", help='Space-separated scopes, such as "openid profile".')

@@ -170,7 +170,8 @@ class TokenFamily(Base):
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(Text, default="")
     audience: Mapped[str] = mapped_column(Text)
-    grant_type: Mapped[str] = mapped_column(String(40))
+    # Up to 64: RFC 8693's `urn:ietf:params:oauth:grant-type:token-exchange` is 46 characters.
+    grant_type: Mapped[str] = mapped_column(String(64))
     auth_time: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()  # absolute lifetime
@@ -311,3 +312,21 @@ class AccountToken(Base):
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ExternalIdentity(Base):
+    """A user of a trusted identity source (Better Auth) linked to a local account.
+
+    Identity is the pair (`issuer`, `subject`) (checklist E7): a link is made by an operator or, when
+    a setting allows, by creating the account on first use; never by matching an email. One link
+    per source per local account, so two outside users can never share one account.
+    """
+
+    __tablename__ = "external_identities"
+    __table_args__ = (Index("uq_external_identities_issuer_user_id", "issuer", "user_id", unique=True),)
+
+    issuer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    linked_by: Mapped[str] = mapped_column(String(16))  # "operator" | "auto"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

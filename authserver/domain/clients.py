@@ -30,7 +30,8 @@ from authserver.domain.errors import InvalidInput, NotFound
 from authserver.hosts import is_loopback_host
 
 PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 client assertions: the client holds no secret
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (RFC 8693 grant type)
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password", TOKEN_EXCHANGE)
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 _BAD_SCHEMES = {"javascript", "data", "vbscript", "file", "about", "blob"}
@@ -195,6 +196,10 @@ def _grants(grant_types: Iterable[str], *, public: bool, introspection_allowed: 
         # RFC 9700 §2.4 allows the password grant at most for trusted first-party apps, and a
         # public client cannot prove it is one.
         raise InvalidInput("A public client cannot use the password grant.", field="grant_type")
+    if public and TOKEN_EXCHANGE in grants:
+        # RFC 8693 §2.1 leaves client authentication to us: turning another system's credential
+        # into our tokens must name an accountable client, and a public client proves nothing.
+        raise InvalidInput("A public client cannot use token exchange.", field="grant_type")
     if public and introspection_allowed:
         raise InvalidInput("A public client cannot introspect tokens (RFC 7662 §2.1).", field="introspect")
     return grants

@@ -87,7 +87,7 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
                 caches=ctx.caches,
                 limiter=ctx.limiter,
             )
-            server = AuthServer(store)
+            server = AuthServer(store, ctx.better_auth())
             result = await greenlet_spawn(guarded, server, oauth_request)
             if result[0] >= 400:
                 raise _RollBack(result)

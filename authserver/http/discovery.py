@@ -23,7 +23,11 @@ JWKS_PATH = "/.well-known/jwks.json"
 CACHE = "public, max-age=3600"
 
 
-def oauth_metadata(issuer: str) -> dict[str, Any]:
+GRANT_TYPES = ["authorization_code", "client_credentials", "password", "refresh_token"]
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (RFC 8693 grant type)
+
+
+def oauth_metadata(issuer: str, token_exchange: bool = False) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "authorization_endpoint": issuer + "/authorize",
@@ -33,7 +37,8 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint": issuer + "/revoke",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        # D5: token exchange only when a Better Auth app is configured (else unsupported_grant_type).
+        "grant_types_supported": [*GRANT_TYPES, TOKEN_EXCHANGE] if token_exchange else GRANT_TYPES,
         # D5: the same constants `oauth/client_auth.py` enforces.
         "token_endpoint_auth_methods_supported": list(client_auth.TOKEN_ENDPOINT_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
@@ -51,10 +56,12 @@ def oauth_metadata(issuer: str) -> dict[str, Any]:
     }
 
 
-def openid_metadata(issuer: str, *, signup_enabled: bool = True) -> dict[str, Any]:
+def openid_metadata(
+    issuer: str, token_exchange: bool = False, *, signup_enabled: bool = True
+) -> dict[str, Any]:
     # prompt=create starts on the signup page: advertised only when there is one.
     prompts = [p for p in PROMPTS if signup_enabled or p != "create"]
-    return oauth_metadata(issuer) | {
+    return oauth_metadata(issuer, token_exchange) | {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access", "roles"],
@@ -67,21 +74,25 @@ def openid_metadata(issuer: str, *, signup_enabled: bool = True) -> dict[str, An
 
 
 @cache
-def _documents(issuer: str, signup_enabled: bool) -> dict[str, tuple[bytes, str]]:
+def _documents(issuer: str, token_exchange: bool, signup_enabled: bool) -> dict[str, tuple[bytes, str]]:
     """Both documents as bytes, built once per process: they change only with the settings."""
     return {
-        "oauth": encode(oauth_metadata(issuer)),
-        "openid": encode(openid_metadata(issuer, signup_enabled=signup_enabled)),
+        "oauth": encode(oauth_metadata(issuer, token_exchange)),
+        "openid": encode(openid_metadata(issuer, token_exchange, signup_enabled=signup_enabled)),
     }
 
 
 async def authorization_server_metadata(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
-    body, etag = _documents(ctx.settings.issuer, ctx.settings.signup_enabled)["oauth"]
+    body, etag = _documents(
+        ctx.settings.issuer, ctx.settings.better_auth_url is not None, ctx.settings.signup_enabled
+    )["oauth"]
     return document_response(request, body, etag, CACHE)
 
 
 async def openid_configuration(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
-    body, etag = _documents(ctx.settings.issuer, ctx.settings.signup_enabled)["openid"]
+    body, etag = _documents(
+        ctx.settings.issuer, ctx.settings.better_auth_url is not None, ctx.settings.signup_enabled
+    )["openid"]
     return document_response(request, body, etag, CACHE)

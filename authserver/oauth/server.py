@@ -13,10 +13,12 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from authserver.oauth import client_assertion, client_auth
+from authserver.oauth.better_auth import BetterAuthExchange
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
 from authserver.oauth.grants.password import PasswordGrant
 from authserver.oauth.grants.refresh_token import RefreshTokenGrant
+from authserver.oauth.grants.token_exchange import TokenExchangeGrant
 from authserver.oauth.introspection import IntrospectionEndpoint
 from authserver.oauth.issuance import TokenIssuer
 from authserver.oauth.pkce import S256CodeChallenge
@@ -27,15 +29,18 @@ Response = tuple[int, Any, list[tuple[str, str]]]
 
 
 class AuthServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, store: OAuthStore) -> None:
+    def __init__(self, store: OAuthStore, better_auth: BetterAuthExchange | None = None) -> None:
         super().__init__()
         self.store = store
+        self.better_auth = better_auth  # the worker's, when AUTHSERVER_BETTER_AUTH_URL is set
         self.last_error: OAuth2Error | None = None  # for the operator's debug log
         self.issuer = TokenIssuer(store)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(PasswordGrant)
         self.register_grant(RefreshTokenGrant)
+        if better_auth is not None:  # unconfigured, the grant type is unsupported_grant_type
+            self.register_grant(TokenExchangeGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 

@@ -1,4 +1,7 @@
-"""The kit against a real Better Auth server (npm better-auth with jwt() and bearer(), see server.mjs).
+"""A real Better Auth server (npm better-auth with jwt() and bearer(), see server.mjs) and us:
+
+(1) the kit accepts its users' JWTs and sessions; (2) a real `authserver serve` exchanges each for our
+tokens (RFC 8693) for the linked local account; (3) a signed-out session is refused by both.
 
 Needs Node and `npm ci --prefix tests/better_auth` (.ci/run does it). Skipped without them on a
 laptop; with CI=true a missing Node or install fails the run instead.
@@ -6,85 +9,35 @@ laptop; with CI=true a missing Node or install fails the run instead.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-import select
-import shutil
 import subprocess
-import time
+import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from authserver_resource import Authenticator, BetterAuth, InvalidToken, Principal
+from authserver_resource import Authenticator, BetterAuth, InvalidToken, Issuer, Principal
 from authserver_resource.fastapi import protect, require_scopes
+from tests import backends
+from tests.better_auth.node import better_auth_app
+from tests.servers import running_server
 
-HERE = Path(__file__).resolve().parent
 PASSWORD = "analytical engine notes"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the Better Auth integration test must run)")
-    pytest.skip(reason)
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+SESSION_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 @pytest.fixture(scope="module")
 def better_auth_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start server.mjs on a port the OS picks; it prints `LISTENING <base URL>` when ready."""
-    node = shutil.which("node")
-    if node is None:
-        _unavailable("node is not installed")
-    if not (HERE / "node_modules" / "better-auth").is_dir():
-        _unavailable("Better Auth is not installed: run npm ci --prefix tests/better_auth")
-    workdir = tmp_path_factory.mktemp("better-auth")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(workdir),
-        "BETTER_AUTH_SECRET": secrets.token_urlsafe(32),
-        "BA_DATABASE": str(workdir / "better-auth.db"),
-        "NODE_ENV": "test",
-    }
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(node), "server.mjs"],
-        cwd=HERE,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
-    assert proc.stdout is not None and proc.stdin is not None
-    try:
-        base = _wait_for_listening(proc, workdir / "server.log")
+    """server.mjs: Better Auth with jwt() and bearer(), on a port the OS picks."""
+    with better_auth_app("server.mjs", tmp_path_factory.mktemp("better-auth")) as base:
         yield base
-    finally:
-        proc.stdin.close()  # server.mjs exits when its stdin closes
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        log.close()
-
-
-def _wait_for_listening(proc: subprocess.Popen[bytes], log: Path) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Better Auth exited {proc.returncode}: {log.read_text()[-2000:]}")
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline().decode().strip()
-            if line.startswith("LISTENING "):
-                return line.removeprefix("LISTENING ")
-    raise RuntimeError(f"Better Auth did not start: {log.read_text()[-2000:]}")
 
 
 class SignedUp:
@@ -191,3 +144,128 @@ async def test_signed_out_session_refused(http: httpx.AsyncClient, better_auth_u
         # Its JWT is stateless: it stays valid until `exp` (15 minutes by default), as Better Auth
         # itself would judge it. Services that must see sign-outs at once use the session instead.
         assert (await authenticator.verify_jwt(token)).subject == user.user_id
+
+
+# (2) and (3) through a real `authserver serve` -------------------------------------------------
+
+
+class Authserver:
+    """A running `authserver serve` trusting the Better Auth app, and its CLI on the same database."""
+
+    def __init__(self, base: str, env: dict[str, str]) -> None:
+        self.base = base
+        self.env = env
+
+    def cli(self, *args: str, stdin: str | None = None) -> Any:
+        """`authserver ... --json` in a process of its own, as an operator runs it."""
+        result = subprocess.run(
+            [sys.executable, "-m", "authserver", *args, "--json"],
+            input=stdin,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def authserver(better_auth_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authserver]:
+    workdir = tmp_path_factory.mktemp("authserver")
+    settings = {
+        "AUTHSERVER_BETTER_AUTH_URL": better_auth_url,
+        "AUTHSERVER_BETTER_AUTH_AUTO_CREATE_USERS": "true",
+    }
+    database_url = backends.sqlite_url(workdir)
+    with running_server(database_url, workdir, env=settings) as base:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")} | settings
+        env |= {
+            "AUTHSERVER_DATABASE_URL": database_url,
+            "AUTHSERVER_KEYS_DIR": str(workdir / "keys"),
+            "AUTHSERVER_ISSUER": base,
+        }
+        yield Authserver(base, env)
+
+
+@pytest.fixture(scope="module")
+def exchanger(authserver: Authserver) -> httpx.BasicAuth:
+    """A Better Auth app's backend, registered (by the CLI) for token exchange and refresh."""
+    app = authserver.cli(
+        "clients", "create", "--name", "web backend", "--scope", "orders:read",
+        "--grant-type", EXCHANGE, "--grant-type", "refresh_token",
+    )  # fmt: skip
+    return httpx.BasicAuth(app["client_id"], app["client_secret"])
+
+
+async def exchange(
+    authserver: Authserver, auth: httpx.BasicAuth, token: str, token_type: str
+) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=authserver.base, timeout=10) as http:
+        data = {"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": token_type}
+        return await http.post("/token", data=data, auth=auth)
+
+
+async def test_token_exchange_for_a_linked_local_user(
+    http: httpx.AsyncClient, better_auth_url: str, authserver: Authserver, exchanger: httpx.BasicAuth
+) -> None:
+    user = await sign_up(http, better_auth_url)
+    # A local account, and the operator's link from the Better Auth user id to it.
+    local = authserver.cli(
+        "users", "create", "--email", "ada.local@example.com", "--username", "ada-local", "--password-stdin",
+        stdin="correct horse battery staple\n",
+    )  # fmt: skip
+    link = authserver.cli("identities", "link", local["id"], user.user_id)
+    assert link["issuer"] == better_auth_url and link["user_id"] == local["id"]
+    token = await better_auth_jwt(http, user.session_token)
+    async with Authenticator([Issuer(authserver.base, audience=authserver.base)]) as ours:
+        for subject_token, token_type in (
+            (token, JWT_TYPE),
+            (user.session_token, SESSION_TYPE),  # the bare session token (bearer() accepts it)
+            (user.signed_token, SESSION_TYPE),  # token.signature, as its set-auth-token header gives it
+        ):
+            response = await exchange(authserver, exchanger, subject_token, token_type)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["issued_token_type"] == SESSION_TYPE and body["refresh_token"]
+            principal = await ours.verify_jwt(body["access_token"])  # verified against our JWKS
+            assert principal.subject == local["id"] and principal.scopes == {"orders:read"}
+    assert [row["subject"] for row in authserver.cli("identities", "list", "--user", local["id"])] == [
+        user.user_id
+    ]
+
+
+async def test_token_exchange_creates_an_account_on_first_use(
+    http: httpx.AsyncClient, better_auth_url: str, authserver: Authserver, exchanger: httpx.BasicAuth
+) -> None:
+    """AUTHSERVER_BETTER_AUTH_AUTO_CREATE_USERS is on for this server: an unlinked Better Auth user
+    gets a new local account (its email unverified, as Better Auth says), then always the same one."""
+    user = await sign_up(http, better_auth_url)
+    first = await exchange(authserver, exchanger, await better_auth_jwt(http, user.session_token), JWT_TYPE)
+    assert first.status_code == 200, first.text
+    again = await exchange(authserver, exchanger, user.session_token, SESSION_TYPE)
+    assert again.status_code == 200, again.text
+    async with Authenticator([Issuer(authserver.base, audience=authserver.base)]) as ours:
+        subjects = {(await ours.verify_jwt(r.json()["access_token"])).subject for r in (first, again)}
+    [sub] = subjects
+    [account] = [u for u in authserver.cli("users", "list") if u["id"] == sub]
+    assert account["email"] == user.email and account["email_verified"] is False
+    [row] = authserver.cli("identities", "list", "--user", sub)
+    assert row["subject"] == user.user_id and row["linked_by"] == "auto"
+
+
+async def test_signed_out_session_is_not_exchanged(
+    http: httpx.AsyncClient, better_auth_url: str, authserver: Authserver, exchanger: httpx.BasicAuth
+) -> None:
+    user = await sign_up(http, better_auth_url)
+    assert (await exchange(authserver, exchanger, user.session_token, SESSION_TYPE)).status_code == 200
+    signed_out = await http.post(
+        "/api/auth/sign-out", headers={"Authorization": f"Bearer {user.session_token}"}
+    )
+    assert signed_out.status_code == 200
+    for session_token in (user.session_token, user.signed_token):
+        refused = await exchange(authserver, exchanger, session_token, SESSION_TYPE)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+    # A forged JWT (signed by nobody Better Auth knows) is refused the same way.
+    forged = await exchange(authserver, exchanger, "eyJhbGciOiJFZERTQSIsImtpZCI6IngifQ.e30.AAAA", JWT_TYPE)
+    assert forged.status_code == 400 and forged.json()["error"] == "invalid_request"
