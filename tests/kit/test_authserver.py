@@ -109,10 +109,17 @@ async def test_issuer_key_rotation_picked_up_without_restart(
     await authenticator.verify_jwt(before)  # caches the JWKS: current and next key
     for _ in range(2):  # the second rotation promotes a key the kit has never seen
         async with ctx.transaction() as session:
-            await keys.rotate(session, ctx.key_encryptor(), 2048, min_next_age=timedelta(0), force=True)
-    await asyncio.sleep(0.1)
-    after = await client_credentials(client, app)
-    assert unverified_header(after)["kid"] != unverified_header(before)["kid"]
+            promoted = await keys.rotate(
+                session, ctx.key_encryptor(), 2048, min_next_age=timedelta(0), force=True
+            )
+    # The app re-reads its ring every key_refresh_interval; on a loaded machine that can take a
+    # while, so wait for it to sign with the promoted key rather than for a fixed time.
+    for _ in range(200):
+        after = await client_credentials(client, app)
+        if unverified_header(after)["kid"] == promoted.kid:
+            break
+        await asyncio.sleep(0.05)
+    assert unverified_header(after)["kid"] == promoted.kid
     with pytest.raises(InvalidToken):  # the refetch happened less than refetch_interval ago
         await authenticator.verify_jwt(after)
     clock.advance(10)
