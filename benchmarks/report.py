@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.ceiling import Ceiling
-from benchmarks.workloads import CODE_FLOW, WORKLOADS, Measurement
+from benchmarks.workloads import WORKLOADS, Measurement
 
 OURS = "authserver"
 PEER = "oidc-provider"
@@ -34,7 +34,6 @@ class Report:
     checks: list[str] = field(default_factory=list)  # what each server answered before it was timed
     audit: list[str] = field(default_factory=list)  # refresh rotation row counts
     notes: list[str] = field(default_factory=list)
-    code_flow: str = "not measured"
     chart_file: str | None = None  # the PNG beside the Markdown, once written
 
 
@@ -179,7 +178,6 @@ def render(report: Report) -> str:
         "## Requests/s and latency",
         "",
         *throughput_table(report.measurements),
-        f"| {CODE_FLOW} | | {report.code_flow} | | | | | | n/a |",
         "",
         *(
             [f"![requests/s per workload, ours and the peer's]({report.chart_file})", ""]

@@ -107,9 +107,10 @@ def _report() -> report.Report:
             _measurement("oidc-provider", "client_credentials", 1000),
             _measurement("authserver", "password", 9, connections=4),
             Measurement("oidc-provider", "password", 4, status="n/a"),
+            _measurement("authserver", "code_flow_signed_in", 300, connections=16),
+            Measurement("oidc-provider", "code_flow_signed_in", 16, status="n/a"),
         ],
         ceiling=Ceiling(1800.0, 10.0, 2, "t=3, m=64 MiB, p=4"),
-        code_flow="not available yet",
     )
 
 
@@ -117,7 +118,7 @@ def test_table_shows_the_ratio_and_n_a() -> None:
     text = report.render(_report())
     assert "| client_credentials | 64 | 1,500 | 2.5 / 150 | 0 | 1,000 | 2.5 / 150 | 0 | **1.50** |" in text
     assert "| password grant (argon2id) | 4 | 9 | 2.5 / 150 | 0 | n/a | n/a | n/a | n/a |" in text
-    assert "not available yet" in text
+    assert "| code flow, signed-in browser (sequences) | 16 | 300 | 2.5 / 150 | 0 | n/a |" in text
     assert "**1,800/s per core**" in text
     assert "90% of the argon2 limit" in text
 
