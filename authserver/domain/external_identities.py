@@ -151,8 +151,10 @@ async def create_linked_user(
 ) -> User:
     """Create a local account for an outside user and link it, in one transaction.
 
-    The account gets the outside email and its verified flag as asserted (our `email_verified`
-    claim then says what the source said). If that email, or the derived username, is taken by
+    Only an outside user whose email the source says it verified gets an account
+    (`NotCreated("email_unverified")` otherwise): an account made from an unverified address would
+    let whoever typed someone else's email there hold a link to the account that person later
+    takes over by password reset (account pre-hijacking). If that email, or the derived username, is taken by
     another account, nothing is created (`NotCreated("email_taken")`): that account may belong
     to someone else, and an operator decides. A concurrent first exchange for the same outside
     user loses on the primary key and then finds the winner's link (`linked_user`).
@@ -160,6 +162,8 @@ async def create_linked_user(
     check_identity(outside.issuer, outside.subject)
     if not outside.email:
         raise NotCreated("no_email")
+    if not outside.email_verified:
+        raise NotCreated("email_unverified")
     try:
         shown_email, email_key = normalize_email(outside.email)
     except InvalidInput:
@@ -172,7 +176,7 @@ async def create_linked_user(
         username=username,
         username_normalized=username,
         password_hash=password_hash,
-        email_verified=outside.email_verified,
+        email_verified=True,
     )
     try:
         async with session.begin_nested():

@@ -87,9 +87,10 @@ async def revoke_family(
     *,
     client_id: str | None = None,
     user_id: str | None = None,
+    ip: str | None = None,
 ) -> bool:
     """Revoke a family: its refresh tokens, and its access tokens, which name it in their `fam`
-    claim. True if it was live until now."""
+    claim. True if it was live until now. `ip` is the request's, when a request caused it."""
     now = utcnow()
     result = await session.execute(
         update(TokenFamily)
@@ -100,7 +101,12 @@ async def revoke_family(
     if changed:
         await change_counters.bump(session, change_counters.REVOCATIONS)
         await audit.record(
-            session, f"family.revoked.{reason}", user_id=user_id, client_id=client_id, family_id=family_id
+            session,
+            f"family.revoked.{reason}",
+            user_id=user_id,
+            client_id=client_id,
+            ip=ip,
+            family_id=family_id,
         )
     return changed
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from authserver.db.models import User
 from authserver.domain import audit, external_identities
+from authserver.domain.errors import InvalidInput
 from authserver.domain.external_identities import NotCreated, OutsideUser
 from authserver.domain.passwords import PasswordHasher
 from authserver.settings import Settings
@@ -114,6 +115,12 @@ class BetterAuthExchange:
     def _outside_user(self, principal: Principal) -> OutsideUser:
         if principal.issuer != self.issuer:  # only this app is trusted; belt and braces
             raise InvalidToken("The subject token is invalid.", detail="issuer is not the Better Auth app")
+        try:  # before any query: a NUL or an over-long id must not reach SQL (L6)
+            external_identities.check_identity(self.issuer, principal.subject)
+        except InvalidInput:
+            raise InvalidToken(
+                "The subject token is invalid.", detail="subject is empty, too long or not printable"
+            ) from None
         email = principal.claims.get("email")
         return OutsideUser(
             issuer=self.issuer,

@@ -212,7 +212,12 @@ class OAuthStore:
         """Revoke now, in this request's transaction (a successful revocation request)."""
         bridge(
             token_families.revoke_family(
-                self.session, family.id, reason, client_id=family.client_id, user_id=family.user_id
+                self.session,
+                family.id,
+                reason,
+                client_id=family.client_id,
+                user_id=family.user_id,
+                ip=self.ip,
             )
         )
 
@@ -223,9 +228,11 @@ class OAuthStore:
     def _revoke_after_failure(
         self, family_id: str, reason: str, client_id: str | None, user_id: str | None
     ) -> None:
+        ip = self.ip
+
         async def revoke(session: AsyncSession) -> None:
             await token_families.revoke_family(
-                session, family_id, reason, client_id=client_id, user_id=user_id
+                session, family_id, reason, client_id=client_id, user_id=user_id, ip=ip
             )
 
         self.after_failure(revoke)

@@ -1,7 +1,7 @@
 // A real Better Auth server for authserver's integration tests (tests/better_auth/).
 //
-// Listens on 127.0.0.1 on a port the OS picks, then prints one line `LISTENING <base URL>` on stdout so
-// the test learns where it is without a port race. Environment:
+// Listens on 127.0.0.1 on a port the OS picks (or on PORT, to try the README by hand), then prints one
+// line `LISTENING <base URL>` on stdout so the test learns where it is without a port race. Environment:
 //   BETTER_AUTH_SECRET  at least 32 random characters (Better Auth signs session cookies with it)
 //   BA_DATABASE         path of the SQLite file (a fresh one per test run)
 // Stops on SIGTERM / SIGINT or when stdin closes (so it never outlives the test that started it).
@@ -31,7 +31,7 @@ const server = http.createServer((req, res) => {
   handler(req, res);
 });
 
-server.listen(0, "127.0.0.1", async () => {
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", async () => {
   const baseURL = `http://127.0.0.1:${server.address().port}`;
   const auth = betterAuth({
     database: new Database(file),
@@ -49,5 +49,9 @@ server.listen(0, "127.0.0.1", async () => {
 const stop = () => server.close(() => process.exit(0));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
-process.stdin.on("end", stop);
-process.stdin.resume();
+if (!process.env.PORT) {
+  // Started by a test: stop with it. Started by hand on PORT (perhaps in the background), stdin is
+  // the terminal's or nothing, so it is left alone.
+  process.stdin.on("end", stop);
+  process.stdin.resume();
+}

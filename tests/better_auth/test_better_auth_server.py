@@ -9,12 +9,15 @@ laptop; with CI=true a missing Node or install fails the run instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -34,10 +37,22 @@ SESSION_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 @pytest.fixture(scope="module")
-def better_auth_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def better_auth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("better-auth")
+
+
+@pytest.fixture(scope="module")
+def better_auth_url(better_auth_dir: Path) -> Iterator[str]:
     """server.mjs: Better Auth with jwt() and bearer(), on a port the OS picks."""
-    with better_auth_app("server.mjs", tmp_path_factory.mktemp("better-auth")) as base:
+    with better_auth_app("server.mjs", better_auth_dir) as base:
         yield base
+
+
+def mark_email_verified(better_auth_dir: Path, user_id: str) -> None:
+    """What Better Auth's own verification link would do (server.mjs sends no mail): set the flag
+    in its database, which its get-session and token endpoints read on every call."""
+    with contextlib.closing(sqlite3.connect(better_auth_dir / "better-auth.db")) as db, db:
+        db.execute('UPDATE "user" SET "emailVerified" = 1 WHERE "id" = ?', (user_id,))
 
 
 class SignedUp:
@@ -236,11 +251,24 @@ async def test_token_exchange_for_a_linked_local_user(
 
 
 async def test_token_exchange_creates_an_account_on_first_use(
-    http: httpx.AsyncClient, better_auth_url: str, authserver: Authserver, exchanger: httpx.BasicAuth
+    http: httpx.AsyncClient,
+    better_auth_url: str,
+    better_auth_dir: Path,
+    authserver: Authserver,
+    exchanger: httpx.BasicAuth,
 ) -> None:
     """AUTHSERVER_BETTER_AUTH_AUTO_CREATE_USERS is on for this server: an unlinked Better Auth user
-    gets a new local account (its email unverified, as Better Auth says), then always the same one."""
+    whose email Better Auth has verified gets a new local account, then always the same one; until
+    it is verified, nothing is created (account pre-hijacking)."""
     user = await sign_up(http, better_auth_url)
+    for token, token_type in (
+        (await better_auth_jwt(http, user.session_token), JWT_TYPE),
+        (user.session_token, SESSION_TYPE),
+    ):
+        refused = await exchange(authserver, exchanger, token, token_type)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+    assert [u for u in authserver.cli("users", "list") if u["email"] == user.email] == []
+    mark_email_verified(better_auth_dir, user.user_id)
     first = await exchange(authserver, exchanger, await better_auth_jwt(http, user.session_token), JWT_TYPE)
     assert first.status_code == 200, first.text
     again = await exchange(authserver, exchanger, user.session_token, SESSION_TYPE)
@@ -249,15 +277,20 @@ async def test_token_exchange_creates_an_account_on_first_use(
         subjects = {(await ours.verify_jwt(r.json()["access_token"])).subject for r in (first, again)}
     [sub] = subjects
     [account] = [u for u in authserver.cli("users", "list") if u["id"] == sub]
-    assert account["email"] == user.email and account["email_verified"] is False
+    assert account["email"] == user.email and account["email_verified"] is True
     [row] = authserver.cli("identities", "list", "--user", sub)
     assert row["subject"] == user.user_id and row["linked_by"] == "auto"
 
 
 async def test_signed_out_session_is_not_exchanged(
-    http: httpx.AsyncClient, better_auth_url: str, authserver: Authserver, exchanger: httpx.BasicAuth
+    http: httpx.AsyncClient,
+    better_auth_url: str,
+    better_auth_dir: Path,
+    authserver: Authserver,
+    exchanger: httpx.BasicAuth,
 ) -> None:
     user = await sign_up(http, better_auth_url)
+    mark_email_verified(better_auth_dir, user.user_id)  # so the exchange succeeds before sign-out
     assert (await exchange(authserver, exchanger, user.session_token, SESSION_TYPE)).status_code == 200
     signed_out = await http.post(
         "/api/auth/sign-out", headers={"Authorization": f"Bearer {user.session_token}"}

@@ -117,6 +117,7 @@ async def test_reuse_audit_event_names_family_without_token(
         family = (await session.scalars(select(TokenFamily))).one()
     assert event.detail == {"family_id": family.id}
     assert event.client_id == app.client_id and event.user_id == family.user_id
+    assert event.ip == "203.0.113.7"  # the address of the request that presented it again
     lines = [r for r in caplog.records if r.getMessage() == "family.revoked.refresh_reuse"]
     assert len(lines) == 1 and lines[0].audit["family_id"] == family.id  # type: ignore[attr-defined]
     secrets = [first["refresh_token"], second["refresh_token"], first["access_token"], second["access_token"]]

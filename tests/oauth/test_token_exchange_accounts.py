@@ -58,13 +58,14 @@ async def links(ctx: AppContext) -> list[ExternalIdentity]:
 async def test_X5_first_exchange_creates_and_links_an_account(
     client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth
 ) -> None:
+    better_auth.user["emailVerified"] = True
     first = await client.post("/token", data=jwt_exchange(better_auth.jwt()), auth=app.basic)
     assert first.status_code == 200, first.text
     sub = unverified_claims(first.json()["access_token"])["sub"]
     async with ctx.transaction() as session:
         user = await session.get(User, sub)
     assert user is not None and user.email == "ada@example.com"
-    assert user.email_verified is False  # what Better Auth said, no more
+    assert user.email_verified is True  # Better Auth verified it: nothing else makes an account
     assert user.username.startswith("ba-") and not user.disabled
     # No usable password: the account signs in only through Better Auth (or a later reset).
     assert await ctx.hasher.verify(user.password_hash, "") is False
@@ -86,19 +87,50 @@ async def test_X5_first_exchange_creates_and_links_an_account(
     assert created[3].detail == {"credential": "better_auth_session"}
 
 
-async def test_verified_flag_is_copied_only_when_exactly_true(
-    client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth
+@pytest.mark.parametrize("verified", [False, "true", 1, None])
+async def test_X5_unverified_email_creates_no_account(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    app: RegisteredApp,
+    better_auth: FakeBetterAuth,
+    verified: object,
 ) -> None:
-    better_auth.user["emailVerified"] = True
-    response = await client.post("/token", data=jwt_exchange(better_auth.jwt()), auth=app.basic)
+    """Account pre-hijacking: someone signs up at Better Auth with carol's address (unverified),
+    exchanges, and would keep a link to the account carol later takes over by password reset.
+    Only a JSON `true` counts as verified."""
+    better_auth.user |= {"email": "carol@example.com", "emailVerified": verified}
+    if verified is None:
+        del better_auth.user["emailVerified"]
+    for data in (jwt_exchange(better_auth.jwt()), session_exchange()):
+        response = await client.post("/token", data=data, auth=app.basic)
+        assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+        assert "access_token" not in response.text
+    assert await links(ctx) == []
     async with ctx.transaction() as session:
-        user = await session.get(User, unverified_claims(response.json()["access_token"])["sub"])
-    assert user is not None and user.email_verified is True
-    better_auth.user |= {"id": "another-better-auth-user", "email": "bo@example.com", "emailVerified": "true"}
+        assert (await session.scalars(select(User))).all() == []
+    refused = await events(ctx, "token_exchange.refused")
+    assert [e.detail["reason"] for e in refused] == ["email_unverified", "email_unverified"]
+    # Carol's own signup is then free to take her address.
+    signup = await client.post(
+        "/signup",
+        json={"email": "carol@example.com", "username": "carol", "password": "a long passphrase 2026"},
+    )
+    assert signup.status_code == 201, signup.text
+
+
+@pytest.mark.parametrize("subject", ["a\u0000b", "x" * 256, "tab\there", ""])
+async def test_L6_unprintable_or_oversized_subject_is_an_invalid_token(
+    client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth, subject: str
+) -> None:
+    """Checked before any query: on PostgreSQL a NUL in a bound parameter would be a 500."""
+    better_auth.user |= {"id": subject, "emailVerified": True}
     response = await client.post("/token", data=jwt_exchange(better_auth.jwt()), auth=app.basic)
-    async with ctx.transaction() as session:
-        user = await session.get(User, unverified_claims(response.json()["access_token"])["sub"])
-    assert user is not None and user.email_verified is False  # the string "true" is not true
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "The subject token is not valid.",
+    }
+    assert await links(ctx) == []
 
 
 @pytest.mark.parametrize("verified", [False, True])
@@ -117,7 +149,8 @@ async def test_X5_never_linked_by_email(
     assert await links(ctx) == []
     [refused] = await events(ctx, "token_exchange.refused")
     assert refused.client_id == app.client_id and refused.user_id is None
-    assert refused.detail == {"issuer": BA, "subject": better_auth.user_id, "reason": "email_taken"}
+    reason = "email_taken" if verified else "email_unverified"  # refused either way
+    assert refused.detail == {"issuer": BA, "subject": better_auth.user_id, "reason": reason}
     # Once an operator links them, the same token works, for that account.
     await link(ctx, local.id, better_auth.user_id)
     response = await client.post("/token", data=jwt_exchange(better_auth.jwt()), auth=app.basic)
@@ -140,6 +173,7 @@ async def test_X7_disabled_account_refused(
 async def test_X5_concurrent_first_exchanges_make_one_account(
     client: httpx.AsyncClient, ctx: AppContext, app: RegisteredApp, better_auth: FakeBetterAuth
 ) -> None:
+    better_auth.user["emailVerified"] = True
     token = better_auth.jwt()
     responses = await asyncio.gather(
         *(client.post("/token", data=jwt_exchange(token), auth=app.basic) for _ in range(4))
