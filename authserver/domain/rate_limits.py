@@ -19,6 +19,7 @@ Expired windows are deleted by `prune_expired` (`authserver tokens prune`).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import time
@@ -50,6 +51,23 @@ class Limit:
 
     def __str__(self) -> str:
         return f"{self.count}/{self.period}s"
+
+
+def address_key(ip: str | None) -> str:
+    """The key a client address is counted under. An IPv6 address counts as its /64: one host or
+    home is commonly given a whole /64 (RFC 4291 §2.5.4's 64-bit interface identifier), so counting
+    single addresses would hand it 2^64 fresh ones. IPv4 addresses count one by one."""
+    if ip is None:
+        return "None"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def parse_limit(text: str) -> Limit | None:

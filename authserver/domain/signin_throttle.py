@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from authserver.domain.rate_limits import Counters, Decision, Limit
+from authserver.domain.rate_limits import Counters, Decision, Limit, address_key
 
 
 class TooManyAttempts(Exception):
@@ -93,7 +93,7 @@ class SigninThrottle:
         """Before anything else (no lookup, no argon2): the per-IP attempt limit."""
         if self.policy.per_ip is None:
             return
-        decision = await self.counters.hit(f"signin:ip:{ip}", self.policy.per_ip)
+        decision = await self.counters.hit(f"signin:ip:{address_key(ip)}", self.policy.per_ip)
         if not decision.allowed:
             if decision.first_refusal():
                 await self._on_refusal(
@@ -128,4 +128,4 @@ class SigninThrottle:
 
     @staticmethod
     def pair_key(account: str, ip: str | None) -> str:
-        return f"signin:pair:{account}:{ip}"
+        return f"signin:pair:{account}:{address_key(ip)}"

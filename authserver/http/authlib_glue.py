@@ -26,6 +26,7 @@ from authserver import metrics
 from authserver.context import AppContext
 from authserver.domain import audit
 from authserver.domain.clients import GRANT_TYPES
+from authserver.domain.rate_limits import address_key
 from authserver.http.bodies import read_form
 from authserver.http.client_ips import client_ip
 from authserver.http.errors import NO_STORE, ApiError
@@ -59,9 +60,9 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
         raise ApiError(400, "invalid_request", "Send parameters in the request body, not in the URL.")
     ip = client_ip(request)
     # T11, I4: in memory (or Redis), so a cached success path gains no query.
-    ctx.limiter.check_blocked(CLIENT_AUTH_FAILURES, str(ip))
+    ctx.limiter.check_blocked(CLIENT_AUTH_FAILURES, address_key(ip))
     if path in _REQUEST_LIMITS:
-        await ctx.limiter.enforce(_REQUEST_LIMITS[path], str(ip), ip=ip, per_worker=True)
+        await ctx.limiter.enforce(_REQUEST_LIMITS[path], address_key(ip), ip=ip, per_worker=True)
     params = await read_form(request, ctx.settings.max_body_bytes)
     oauth_request = ParsedRequest("POST", ctx.settings.issuer + path, request.headers, form=params)
     store: OAuthStore | None = None
@@ -107,7 +108,7 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
             # a 429, and this worker refuses the IP before authenticating until the window ends.
             client = getattr(oauth_request, "client", None)
             await ctx.limiter.count_failure(
-                CLIENT_AUTH_FAILURES, str(ip), ip=ip, client_id=getattr(client, "client_id", None)
+                CLIENT_AUTH_FAILURES, address_key(ip), ip=ip, client_id=getattr(client, "client_id", None)
             )
     return _json(result)
 

@@ -15,6 +15,7 @@ from authserver import account_mail
 from authserver.context import AppContext
 from authserver.domain import users
 from authserver.domain.errors import AccountExists
+from authserver.domain.rate_limits import address_key
 from authserver.http.bodies import read_form_or_json
 from authserver.http.client_ips import client_ip
 from authserver.http.errors import NO_STORE, ApiError
@@ -30,7 +31,7 @@ async def signup(request: Request) -> JSONResponse:
         raise ApiError(400, "invalid_request", f"Unknown field {sorted(unknown)[0]!r}.")
     reveal = ctx.settings.signup_reveals_conflicts
     ip = client_ip(request)
-    await ctx.limiter.enforce("signup_per_ip", str(ip), ip=ip)  # U7, before any argon2 work
+    await ctx.limiter.enforce("signup_per_ip", address_key(ip), ip=ip)  # U7, before any argon2 work
     try:
         async with ctx.transaction() as session:
             user = await users.create_user(

@@ -22,6 +22,7 @@ from authserver.db.models import User
 from authserver.db.types import utcnow
 from authserver.domain import account_tokens, audit, users
 from authserver.domain.errors import DomainError
+from authserver.domain.rate_limits import address_key
 from authserver.http.errors import NO_STORE, ApiError
 from authserver.pages import browser
 from authserver.pages.browser import PageError
@@ -100,7 +101,7 @@ async def resend_submit(request: Request) -> Response:
             raise
         return _resend_page(csrf, email=browser.text(params, "email", 320), message=error.message)
     ip = browser.client_ip(request)
-    await ctx.limiter.enforce("verification_resend_per_ip", str(ip), ip=ip)
+    await ctx.limiter.enforce("verification_resend_per_ip", address_key(ip), ip=ip)
     response: Response
     if signed_in:
         response = redirect("/account?done=verification_sent", after_post=True)

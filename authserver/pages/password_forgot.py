@@ -19,6 +19,7 @@ from authserver import account_mail
 from authserver.context import AppContext
 from authserver.domain import users
 from authserver.domain.errors import DomainError
+from authserver.domain.rate_limits import address_key
 from authserver.http.errors import NO_STORE, ApiError
 from authserver.pages import browser
 from authserver.pages.rendering import render
@@ -61,7 +62,7 @@ async def forgot_submit(request: Request) -> Response:
             raise
         return _page(ctx, csrf, email=browser.text(params, "email", 320), message=error.message)
     ip = browser.client_ip(request)
-    await ctx.limiter.enforce("password_forgot_per_ip", str(ip), ip=ip)
+    await ctx.limiter.enforce("password_forgot_per_ip", address_key(ip), ip=ip)
     response: Response
     if page:
         response = _page(ctx, csrf, sent=True)

@@ -18,6 +18,7 @@ from authserver import account_mail
 from authserver.context import AppContext
 from authserver.domain import account_tokens, password_changes, users
 from authserver.domain.errors import DomainError
+from authserver.domain.rate_limits import address_key
 from authserver.http.errors import NO_STORE, ApiError
 from authserver.pages import browser
 from authserver.pages.browser import PageError
@@ -54,7 +55,7 @@ async def reset_submit(request: Request) -> Response:
     elif set(params) - {"token", "password"}:
         raise ApiError(400, "invalid_request", "Send only token and password.")
     ip = browser.client_ip(request)
-    await ctx.limiter.enforce("password_reset_per_ip", str(ip), ip=ip)
+    await ctx.limiter.enforce("password_reset_per_ip", address_key(ip), ip=ip)
     token, password = params.get("token", ""), params.get("password", "")
     async with ctx.transaction() as session:
         user = await account_tokens.peek(session, token, account_tokens.PASSWORD_RESET)

@@ -20,6 +20,7 @@ from authserver.domain import users
 from authserver.domain.browser_sessions import Current
 from authserver.domain.errors import AccountExists, DomainError
 from authserver.domain.pending_requests import Pending
+from authserver.domain.rate_limits import address_key
 from authserver.pages import browser, flow
 from authserver.pages.browser import PageError
 from authserver.pages.rendering import redirect, render
@@ -73,7 +74,7 @@ async def signup_submit(request: Request) -> Response:
     async with ctx.transaction() as session:  # CSRF first: a forged post costs no argon2 work (S5)
         browser.require_csrf(await browser.current(request, session), form)
     ip = browser.client_ip(request)
-    await ctx.limiter.enforce("signup_per_ip", str(ip), ip=ip)  # U7: 429 page, before argon2
+    await ctx.limiter.enforce("signup_per_ip", address_key(ip), ip=ip)  # U7: 429 page, before argon2
     # A new transaction: create_user hashes before its first query, so no connection is held
     # while argon2 waits for a slot (a signup flood must not starve other requests).
     async with ctx.transaction() as session:

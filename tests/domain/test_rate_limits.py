@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from authserver.context import AppContext
 from authserver.db.models import RateLimitCounter
 from authserver.db.types import utcnow
+from authserver.domain import rate_limits
 from authserver.domain.rate_limits import (
     Blocks,
     Counters,
@@ -116,3 +117,19 @@ def test_redis_url_forms() -> None:
     assert storage_uri("rediss://h:6380") == "async+rediss://h:6380"
     with pytest.raises(ValueError):
         storage_uri("http://h")
+
+
+@pytest.mark.parametrize(
+    ("ip", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        (None, "None"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_address_key_counts_ipv6_by_its_64(ip: str | None, key: str) -> None:
+    assert rate_limits.address_key(ip) == key

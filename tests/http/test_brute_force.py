@@ -25,7 +25,9 @@ FAST = {
 pytestmark = pytest.mark.parametrize("settings_overrides", [FAST | {"rate_limit_signin_per_ip": "8/minute"}])
 
 
-async def _password_grant(http: httpx.AsyncClient, app: RegisteredApp, username: str, password: str) -> httpx.Response:
+async def _password_grant(
+    http: httpx.AsyncClient, app: RegisteredApp, username: str, password: str
+) -> httpx.Response:
     data = {"grant_type": "password", "username": username, "password": password, "scope": "read"}
     return await http.post("/token", data=data, auth=app.basic)
 
@@ -73,7 +75,9 @@ async def test_B5_lock_is_per_account_and_address(ctx: AppContext) -> None:
     await make_user(ctx, "victim")
     async with clients_by_address(ctx) as from_ip:
         attacker = from_ip("127.0.3.1")
-        statuses = [(await _password_grant(attacker, app, "victim", "wrong password x")).status_code for _ in range(5)]
+        statuses = [
+            (await _password_grant(attacker, app, "victim", "wrong password x")).status_code for _ in range(5)
+        ]
         assert statuses == [400, 400, 400, 400, 429]
         locked = await _password_grant(attacker, app, "victim", PASSWORD)
         assert locked.status_code == 429  # even the right password: the pair is locked
@@ -121,7 +125,9 @@ async def test_B3_login_page_locks_with_a_friendly_page(ctx: AppContext) -> None
         statuses = []
         for _ in range(5):
             page = await browser.get("/login")
-            answer = await browser.post("/login", data=hidden_fields(page) | {"username": "victim", "password": "nope nope nope"})
+            answer = await browser.post(
+                "/login", data=hidden_fields(page) | {"username": "victim", "password": "nope nope nope"}
+            )
             statuses.append(answer.status_code)
         assert statuses == [400, 400, 400, 400, 429]
         assert "Too many attempts" in answer.text and answer.headers["content-type"].startswith("text/html")
@@ -129,5 +135,25 @@ async def test_B3_login_page_locks_with_a_friendly_page(ctx: AppContext) -> None
         other = from_ip("127.0.6.2")
         page = await other.get("/login")
         assert "/password/forgot" in page.text  # the login page links to the reset page
-        done = await other.post("/login", data=hidden_fields(page) | {"username": "victim", "password": PASSWORD})
+        done = await other.post(
+            "/login", data=hidden_fields(page) | {"username": "victim", "password": PASSWORD}
+        )
         assert done.status_code == 303
+
+
+async def test_B4_ipv6_addresses_of_one_64_count_as_one(ctx: AppContext) -> None:
+    """A host given a /64 holds 2^64 addresses: spraying from a new one each time gains nothing."""
+    app = await make_client(ctx, grants=("password",))
+    names = [f"user{i}" for i in range(5)]
+    for name in names:
+        await make_user(ctx, name)
+    async with clients_by_address(ctx) as from_ip:
+        statuses = [
+            (
+                await _password_grant(from_ip(f"2001:db8:1:2::{n + 1:x}"), app, names[n % 5], "Summer2024!")
+            ).status_code
+            for n in range(10)
+        ]
+        assert statuses == [400] * 8 + [429] * 2  # 8 a minute for the whole 2001:db8:1:2::/64
+        # The next /64 is another subscriber.
+        assert (await _password_grant(from_ip("2001:db8:1:3::1"), app, "user0", PASSWORD)).status_code == 200
