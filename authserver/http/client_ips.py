@@ -13,11 +13,14 @@ so this module is the one place that decides.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from functools import lru_cache
 
 from starlette.requests import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_log = logging.getLogger("authserver.http")
+_warned_untrusted_forwarding = False
 
 
 @lru_cache(maxsize=8)
@@ -65,6 +68,22 @@ def client_ip(request: Request) -> str | None:
         trusted = tuple(request.app.state.ctx.settings.trusted_proxies)
         peer = request.client.host if request.client else None
         forwarded = request.headers.getlist("x-forwarded-for") if trusted else []
+        if not trusted and "x-forwarded-for" in request.headers:
+            _warn_untrusted_forwarding()
         state["client_ip"] = resolve(peer, forwarded, trusted)
     ip: str | None = state["client_ip"]
     return ip
+
+
+def _warn_untrusted_forwarding() -> None:
+    """Once per process: behind a proxy without AUTHSERVER_TRUSTED_PROXIES, every client counts as
+    the proxy's address, so ten wrong passwords from anyone lock an account out for everyone. The
+    header may also come from a client, hence once, never per request."""
+    global _warned_untrusted_forwarding
+    if not _warned_untrusted_forwarding:
+        _warned_untrusted_forwarding = True
+        _log.warning(
+            "X-Forwarded-For ignored: AUTHSERVER_TRUSTED_PROXIES is not set. If a proxy or load "
+            "balancer fronts this server, set it, or every client counts as the proxy's address "
+            "for rate limits and sign-in lockouts"
+        )

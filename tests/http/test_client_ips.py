@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import httpx
 import pytest
 
+from authserver.http import client_ips
 from authserver.http.client_ips import resolve
 from authserver.settings import Settings
 
@@ -34,3 +38,22 @@ def test_no_trusted_proxies_means_the_socket_peer() -> None:
 def test_trusted_proxies_setting_is_validated() -> None:
     with pytest.raises(ValueError):
         Settings(trusted_proxies=["not a network"])
+
+
+async def test_forwarded_for_without_trusted_proxies_warns_once(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a proxy, a missing AUTHSERVER_TRUSTED_PROXIES would lock accounts out for everyone:
+    the operator is told, once per process, however many requests carry the header."""
+    monkeypatch.setattr(client_ips, "_warned_untrusted_forwarding", False)
+    caplog.set_level(logging.WARNING, logger="authserver.http")
+    for _ in range(3):
+        await client.post(
+            "/token", data={"grant_type": "client_credentials"}, headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+    warnings = [r for r in caplog.records if "AUTHSERVER_TRUSTED_PROXIES" in r.getMessage()]
+    assert len(warnings) == 1 and "198.51.100.1" not in warnings[0].getMessage()
+    caplog.clear()
+    monkeypatch.setattr(client_ips, "_warned_untrusted_forwarding", False)
+    await client.post("/token", data={"grant_type": "client_credentials"})  # no header: no warning
+    assert not [r for r in caplog.records if "AUTHSERVER_TRUSTED_PROXIES" in r.getMessage()]
