@@ -62,6 +62,7 @@ class AppContext:
     _keyring: keys.KeyRing | None = None
     _cache_sync: CacheSync | None = None
     _maintenance: asyncio.Task[None] | None = None
+    _cache_maintenance: asyncio.Task[None] | None = None
     _limiter: Limiter | None = None
     _mailer: Mailer | None = None
     _better_auth: BetterAuthExchange | None = None
@@ -156,16 +157,32 @@ class AppContext:
 
     async def sync_caches(self) -> None:
         """Before every OAuth request: caches no older than `cache_sync_interval`."""
+        await self._cache_syncer().ensure_fresh()
+
+    def _cache_syncer(self) -> CacheSync:
         if self._cache_sync is None:
             self._cache_sync = CacheSync(
-                self.sessions,
+                self.engine,
                 self.settings.cache_sync_interval,
                 {
                     name: (lambda name=name: self._drop_changed({name}))  # type: ignore[misc]
                     for name in (change_counters.CLIENTS, change_counters.REVOCATIONS)
                 },
             )
-        await self._cache_sync.ensure_fresh()
+        return self._cache_sync
+
+    async def _sync_caches_forever(self) -> None:
+        """Every quarter interval, so a request finds the caches fresh and does not wait for a read:
+        under load each round trip of the read costs a turn of the busy event loop, so one read
+        can take a good part of the interval."""
+        log = logging.getLogger("authserver.caches")
+        every = self.settings.cache_sync_interval / 4
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._cache_syncer().sync(skip_if_younger_than=every)
+            except Exception as exc:  # the next request, or the next round, tries again
+                log.warning("cache sync failed: %s", type(exc).__name__)
 
     # Signing keys (architecture §3) -------------------------------------------------------------
 
@@ -224,13 +241,16 @@ class AppContext:
         await self.maintain_keys_once()
         if self._maintenance is None:
             self._maintenance = asyncio.create_task(self._maintain_keys_forever(), name="key-maintenance")
+        if self._cache_maintenance is None:
+            self._cache_maintenance = asyncio.create_task(self._sync_caches_forever(), name="cache-sync")
 
     async def stop_maintenance(self) -> None:
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
-            self._maintenance = None
+        for task in (self._maintenance, self._cache_maintenance):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._maintenance = self._cache_maintenance = None
 
     async def _maintain_keys_forever(self) -> None:
         log = logging.getLogger("authserver.keys")

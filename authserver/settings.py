@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     key_rotation_interval: int = Field(0, ge=0)
     # How stale a worker's caches of clients and token verdicts may be: a client change or a
     # revocation reaches every worker within this many seconds (authserver/caches.py).
-    cache_sync_interval: float = Field(0.5, ge=0.05, le=60)
+    # The bound on a cached client or token verdict after a change elsewhere (authserver/caches.py).
+    # 2 s, not less: a lifespan task re-reads every quarter of it, and on a saturated worker one
+    # read can take most of a second (each round trip waits a turn of the busy event loop), so a
+    # shorter bound made requests queue behind reads.
+    cache_sync_interval: float = Field(2.0, ge=0.05, le=60)
     # Tolerance for clock skew between us and verifiers, added before a retired key is pruned.
     clock_skew: int = Field(60, ge=0, le=600)
 

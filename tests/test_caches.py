@@ -8,6 +8,7 @@ revoked token at introspection.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -98,3 +99,51 @@ def test_caches_are_bounded_in_size() -> None:
     for n in range(10):
         cache.put(str(n), n, cache.generation)
     assert len(cache) == 3 and cache.get("9") == 9 and cache.get("0") is None
+
+
+async def test_requests_do_not_wait_for_reads_while_the_lifespan_task_keeps_up(tmp_path: Path) -> None:
+    """The lifespan task re-reads every quarter interval; a request reads only when that fell behind
+    the bound (then it must, to keep the bound)."""
+    from authserver.caches import CacheSync
+    from authserver.context import AppContext
+    from authserver.db import migrations
+    from authserver.http.app import create_app
+    from authserver.settings import Settings
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        issuer="http://127.0.0.1:9",
+        keys_dir=tmp_path / "keys",
+        cache_sync_interval=0.2,
+    )
+    ctx = AppContext.create(settings)
+    await migrations.upgrade(ctx.engine)
+    reads_by_requests = 0
+    original = CacheSync.sync
+
+    async def counted(self: CacheSync, *, skip_if_younger_than: float = 0.0) -> None:
+        nonlocal reads_by_requests
+        if skip_if_younger_than == settings.cache_sync_interval:  # the request path's call
+            reads_by_requests += 1
+        await original(self, skip_if_younger_than=skip_if_younger_than)
+
+    CacheSync.sync = counted  # type: ignore[method-assign]
+    try:
+        app = create_app(ctx)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+        ):
+            await asyncio.sleep(0.1)
+            for _ in range(20):  # a second: five intervals
+                assert (await http.post("/token", data=CC)).status_code == 401
+                await asyncio.sleep(0.05)
+            assert reads_by_requests == 0
+            await ctx.stop_maintenance()  # the task stops: the next request past the bound reads
+            await asyncio.sleep(0.25)
+            await http.post("/token", data=CC)
+            assert reads_by_requests == 1
+    finally:
+        CacheSync.sync = original  # type: ignore[method-assign]
+        await ctx.aclose()

@@ -9,7 +9,7 @@ that interval, with one tiny query per interval per worker and none on the hot p
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from authserver.db.models import ChangeCounter
 
@@ -29,6 +29,6 @@ async def bump(session: AsyncSession, *names: str) -> None:
     session.info.setdefault(BUMPED, set()).update(names)
 
 
-async def read(session: AsyncSession) -> dict[str, int]:
+async def read(session: AsyncSession | AsyncConnection) -> dict[str, int]:
     rows = await session.execute(select(ChangeCounter.name, ChangeCounter.version))
     return {name: int(version) for name, version in rows}
