@@ -27,6 +27,7 @@ import re
 import secrets
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -147,22 +148,24 @@ def check(flow: FlowClient, jwks: httpx.Response) -> str:
 
 async def _drive(
     flow: FlowClient, variant: str, browsers: list[httpx.AsyncClient], duration_s: float
-) -> tuple[list[float], int]:
-    """Every browser runs sequences until the deadline: the durations (s) and the failures."""
+) -> tuple[list[float], Counter[str]]:
+    """Every browser runs sequences until the deadline: the durations (s) and why any failed."""
     durations: list[float] = []
-    failures = 0
+    failures: Counter[str] = Counter()
     deadline = time.monotonic() + duration_s
 
     async def run(http: httpx.AsyncClient) -> None:
-        nonlocal failures
         while time.monotonic() < deadline:
             if variant == SIGN_IN_EACH_TIME:
                 http.cookies.clear()
             started = time.monotonic()
             try:
                 await sequence(http, flow)
-            except (SequenceFailed, httpx.HTTPError):
-                failures += 1
+            except SequenceFailed as failed:
+                failures[str(failed)] += 1
+                continue
+            except httpx.HTTPError as error:
+                failures[type(error).__name__] += 1
                 continue
             durations.append(time.monotonic() - started)
 
@@ -184,7 +187,7 @@ async def _sign_in(flow: FlowClient, browsers: list[httpx.AsyncClient]) -> None:
 
 async def _measure(
     flow: FlowClient, pid: int, variant: str, connections: int, duration_s: float, warmup_s: float
-) -> tuple[list[float], int, float, float, procstat.Monitor]:
+) -> tuple[list[float], Counter[str], float, float, procstat.Monitor]:
     browsers = [_browser() for _ in range(connections)]
     try:
         if variant == SIGNED_IN:
@@ -204,8 +207,9 @@ async def _measure(
 
 def measure(
     flow: FlowClient, pid: int, variant: str, connections: int, duration_s: float, warmup_s: float
-) -> tuple[Measurement, float]:
-    """sequences/s, p50/p99 per sequence, server CPU and RSS; and the driver's own CPU %."""
+) -> tuple[Measurement, float, Counter[str]]:
+    """sequences/s, p50/p99 per sequence, server CPU and RSS; the driver's own CPU %; why
+    sequences failed."""
     durations, failures, elapsed, driver_cpu_s, monitor = asyncio.run(
         _measure(flow, pid, variant, connections, duration_s, warmup_s)
     )
@@ -219,10 +223,10 @@ def measure(
         rps=len(durations) / elapsed,
         p50_ms=statistics.median(ordered) * 1000 if ordered else 0.0,
         p99_ms=p99 * 1000,
-        errors=failures,
+        errors=sum(failures.values()),
         requests=len(durations),
         cpu_percent=monitor.cpu_percent,
         rss_mib=monitor.rss_mib,
         runs=[len(durations) / elapsed],
     )
-    return measured, driver_percent
+    return measured, driver_percent, failures

@@ -199,13 +199,19 @@ class Bench:
                 log(f"authserver: {workload.key} at {connections} connections")
                 rounds = []
                 for _ in range(self.args.rounds):
-                    measured, driver = code_flow.measure(
+                    measured, driver, failures = code_flow.measure(
                         flow, server.pid, workload.key, connections, self.args.duration, self.args.warmup
                     )
                     rounds.append(measured)
+                    failed = (
+                        "; failed sequences: "
+                        + ", ".join(f"{count}x {why}" for why, count in failures.most_common())
+                        if failures
+                        else ""
+                    )
                     self.notes.append(
                         f"authserver, {workload.title} at {connections} connections: the Python driver "
-                        f"itself used {driver:.0f}% CPU on the same cores"
+                        f"itself used {driver:.0f}% CPU on the same cores{failed}"
                     )
                 self.measurements.append(workloads.median(rounds))
 
