@@ -43,6 +43,7 @@ LIMIT_NAMES = (
     "token_per_ip",
     "introspect_per_ip",
     "revoke_per_ip",
+    "authorize_per_ip",
     "client_auth_failures_per_ip",
     "signup_per_ip",
     "signin_per_ip",

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     rate_limit_token_per_ip: str = "600/minute"  # noqa: S105
     rate_limit_introspect_per_ip: str = "1200/minute"
     rate_limit_revoke_per_ip: str = "600/minute"
+    # Each anonymous /authorize can create a browser session and a pending request: a bound on
+    # how fast one address can add rows (counted like the token endpoint: Redis, else per worker).
+    rate_limit_authorize_per_ip: str = "300/minute"
     rate_limit_client_auth_failures_per_ip: str = "20/10 minutes"
     rate_limit_signup_per_ip: str = "20/hour"
     rate_limit_signin_per_ip: str = "100/15 minutes"

@@ -130,7 +130,7 @@ def server_env(db: database.Database, base: str, workdir: Path) -> dict[str, str
 # generator on 127.0.0.1).
 RATE_LIMITS_ABOVE_THE_LOAD = {
     f"AUTHSERVER_RATE_LIMIT_{name}": "100000000/minute"
-    for name in ("TOKEN_PER_IP", "INTROSPECT_PER_IP", "REVOKE_PER_IP", "SIGNIN_PER_IP")
+    for name in ("TOKEN_PER_IP", "INTROSPECT_PER_IP", "REVOKE_PER_IP", "SIGNIN_PER_IP", "AUTHORIZE_PER_IP")
 } | {
     # One account signs in all the time, from one address, up to 16 attempts at once (password
     # grant, code flow): the brute-force throttle's per-pair delays would otherwise be what is timed.

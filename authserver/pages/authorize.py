@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from authserver.context import AppContext
 from authserver.domain import pending_requests
+from authserver.domain.rate_limits import address_key
 from authserver.http.bodies import parse_form
 from authserver.http.errors import ApiError
 from authserver.oauth import authorize
@@ -36,6 +37,10 @@ async def _params(request: Request) -> dict[str, str]:
 async def authorization_endpoint(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     after_post = request.method == "POST"
+    request.state.page = True  # a 429 here is a page, like every answer of this endpoint
+    ip = browser.client_ip(request)
+    # Before anything is stored: an anonymous request can create a session and a pending request.
+    await ctx.limiter.enforce("authorize_per_ip", address_key(ip), ip=ip, per_worker=True)
     try:
         params = await _params(request)
     except PageError as error:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, update
 
 from authserver.context import AppContext
-from authserver.db.models import AuthorizationCode, BrowserSession, User
+from authserver.db.models import AuthorizationCode, BrowserSession, PendingAuthorization, User
 from authserver.domain import users
 from tests.oauth.helpers import REDIRECT, make_client, make_user, unverified_claims
 from tests.pages.helpers import (
@@ -352,3 +352,29 @@ async def test_conformance_optional_parameters_cause_no_error(
     assert "acr" not in unverified_claims(tokens["id_token"])
     without_nonce = {k: v for k, v in request_params(app)[1].items() if k != "nonce"}
     assert "code" in query((await client.get("/authorize", params=without_nonce)).headers["location"])
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_authorize_per_ip": "3/minute"}])
+async def test_anonymous_authorize_is_limited_per_address_before_anything_is_stored(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """Each anonymous /authorize stores a browser session and a pending request: one address
+    cannot add them without bound."""
+    app = await openid_app(ctx)
+    _, params = request_params(app)
+
+    async def rows() -> tuple[int, int]:
+        async with ctx.transaction() as session:
+            sessions = len((await session.scalars(select(BrowserSession))).all())
+            pending = len((await session.scalars(select(PendingAuthorization))).all())
+        return sessions, pending
+
+    for _ in range(3):
+        client.cookies.clear()  # a new anonymous browser each time
+        assert (await client.get("/authorize", params=params)).status_code == 302  # to /login
+    assert await rows() == (3, 3)
+    client.cookies.clear()
+    refused = await client.get("/authorize", params=params)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert refused.headers["content-type"].startswith("text/html")
+    assert await rows() == (3, 3)
