@@ -38,4 +38,18 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "database": "migrations pending"}, status_code=503, headers=RETRY
         )
-    return JSONResponse({"status": "ok", "database": "ok"})
+    redis = ctx.limiter.redis
+    if redis is None:
+        return JSONResponse({"status": "ok", "database": "ok"})
+    try:  # with AUTHSERVER_REDIS_URL every rate-limited request needs it (it fails closed: 503)
+        answering = await redis.check()
+    except Exception as exc:
+        _warn(unavailability(exc) or type(exc).__name__, "readiness check failed: redis")
+        answering = False
+    if not answering:
+        return JSONResponse(
+            {"status": "unavailable", "database": "ok", "redis": "unreachable"},
+            status_code=503,
+            headers=RETRY,
+        )
+    return JSONResponse({"status": "ok", "database": "ok", "redis": "ok"})
