@@ -90,7 +90,7 @@ class CacheSync:
 
     async def ensure_fresh(self) -> None:
         """The request path. It waits only when the caches are older than the bound: the
-        lifespan task (`sync`, every half interval) normally keeps them younger, so requests do
+        lifespan task (`sync`, every quarter interval) normally keeps them younger, so requests do
         not queue behind the read. (They used to, every interval: under load that put a quarter
         of all requests behind one query and the loop's backlog.)"""
         if self.is_fresh():
