@@ -16,11 +16,12 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.context import AppContext
 from authserver.db.models import User
-from authserver.domain import browser_sessions
+from authserver.domain import account_tokens, browser_sessions
 from authserver.domain.browser_sessions import Current, Lifetimes
 from authserver.http import client_ips
 from authserver.http.bodies import FORM, media_type, read_form, read_form_or_json
 from authserver.http.errors import ApiError
+from authserver.pages.rendering import render
 from authserver.settings import Settings
 
 
@@ -143,6 +144,19 @@ async def page_session(request: Request) -> tuple[Current, bool]:
     async with ctx.transaction() as session:
         found = await current(request, session)
         return await ensure(request, session, found), found is None
+
+
+async def emailed_token_page(request: Request, purpose: str, template: str) -> Response:
+    """The page an emailed link opens (reset, verification): its form only while the link's token
+    is still good for `purpose`; peeking consumes nothing, the form's POST does."""
+    ctx: AppContext = request.app.state.ctx
+    token = request.query_params.get("token", "")
+    async with ctx.transaction() as session:
+        user = await account_tokens.peek(session, token, purpose)
+    if user is None:
+        raise PageError("token_invalid", 400)
+    found, is_new = await page_session(request)
+    return with_cookie(render(template, csrf=found.csrf_token, token=token), ctx.settings, found, is_new)
 
 
 def with_cookie(response: Response, settings: Settings, session: Current, is_new: bool) -> Response:

@@ -32,15 +32,7 @@ RESEND = "/email/verify/resend"
 
 
 async def verify_page(request: Request) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    token = request.query_params.get("token", "")
-    async with ctx.transaction() as session:
-        user = await account_tokens.peek(session, token, account_tokens.EMAIL_VERIFICATION)
-    if user is None:
-        raise PageError("token_invalid", 400)
-    current, is_new = await browser.page_session(request)
-    page = render("email_verify.html", csrf=current.csrf_token, token=token)
-    return browser.with_cookie(page, ctx.settings, current, is_new)
+    return await browser.emailed_token_page(request, account_tokens.EMAIL_VERIFICATION, "email_verify.html")
 
 
 async def verify_submit(request: Request) -> Response:

@@ -34,15 +34,7 @@ def _invalid(page: bool) -> Exception:
 
 
 async def reset_page(request: Request) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    token = request.query_params.get("token", "")
-    async with ctx.transaction() as session:
-        user = await account_tokens.peek(session, token, account_tokens.PASSWORD_RESET)
-    if user is None:
-        raise PageError("token_invalid", 400)
-    current, is_new = await browser.page_session(request)
-    page = render("password_reset.html", csrf=current.csrf_token, token=token)
-    return browser.with_cookie(page, ctx.settings, current, is_new)
+    return await browser.emailed_token_page(request, account_tokens.PASSWORD_RESET, "password_reset.html")
 
 
 async def reset_submit(request: Request) -> Response:
