@@ -4,6 +4,12 @@ A refresh token is consumed by one conditional UPDATE (`... WHERE used_at IS NUL
 still live) whose row count decides the single winner, even across workers. Presenting a used
 token again is reuse; the caller revokes the family (RFC 9700 §4.14.2).
 
+On PostgreSQL the usual case, a live token rotated by its own client, is one statement
+(`find_and_rotate`): the lookup, that conditional UPDATE and the INSERT of the next token, as
+data-modifying CTEs. Anything else (reuse, a grace retry, another client's token, a disabled
+user) falls back to `find` and `rotate`, which SQLite always uses. Both run in the request's
+transaction, so a request that fails after rotating rolls the rotation back.
+
 This is the hot path of the refresh grant, so the statements are built once, over the tables,
 with bind parameters: building SQLAlchemy expressions per request, and the ORM's bookkeeping,
 cost more CPU than the queries themselves.
@@ -11,14 +17,16 @@ cost more CPU than the queries themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, literal_column, null, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from authserver.db.models import RefreshToken, TokenFamily, User
+from authserver.db.direct import DirectStatement
+from authserver.db.models import RefreshToken, TokenFamily, User, UserRole
 from authserver.db.rows import affected
 from authserver.db.types import utcnow
 from authserver.domain import audit
@@ -27,6 +35,7 @@ from authserver.domain.token_families import Consumed, FamilyRecord, digest, new
 _tokens = cast(Table, RefreshToken.__table__)
 _families = cast(Table, TokenFamily.__table__)
 _users = cast(Table, User.__table__)
+_roles = cast(Table, UserRole.__table__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,10 @@ class PresentedRefresh:
     live: bool  # unused, in a live family, when it was looked up
     user_id: str | None = None  # the family's user, if the account still exists
     user_disabled: bool = True
+    # Read with the token by `rotate_at_once`, so issuing after it needs no query at all (a
+    # rotation it has committed cannot then be lost to a failing read).
+    user: User | None = None
+    roles: list[str] | None = None
 
 
 # The one definition of a live family: not revoked, within its absolute lifetime.
@@ -95,6 +108,56 @@ _MARK_ONLY_CHILD = (
     .where(_tokens.c.parent_sha256 == bindparam("sha"), _ONLY_CHILD, _UNUSED_IN_LIVE_FAMILY)
     .values(used_at=bindparam("at"))
 )
+# Everything `find` reads, plus whether this same statement rotated the token: the presented
+# token marked used (same conditions as _MARK_PRESENTED, and its family's client is the caller
+# and its user exists and is enabled) and the next token added. The outer SELECT sees the rows
+# as they were before the statement, so only `rotated` says what happened.
+_ROTATABLE = exists(
+    select(literal_column("1"))
+    .select_from(_families.join(_users, _users.c.id == _families.c.user_id))
+    .where(
+        _families.c.id == _tokens.c.family_id,
+        _FAMILY_IS_LIVE,
+        _families.c.client_id == bindparam("client_id"),
+        _users.c.disabled.is_(False),
+    )
+)
+_MARKED = (
+    update(_tokens)
+    .where(_tokens.c.token_sha256 == bindparam("sha"), _tokens.c.used_at.is_(None), _NOT_IDLE, _ROTATABLE)
+    .values(used_at=bindparam("at"))
+    .returning(_tokens.c.token_sha256, _tokens.c.family_id)
+    .cte("marked")
+)
+_NEXT = (
+    insert(_tokens)
+    .from_select(
+        ["token_sha256", "family_id", "scope", "parent_sha256", "created_at", "used_at"],
+        select(
+            bindparam("next_sha", type_=_tokens.c.token_sha256.type),
+            _families.c.id,
+            _families.c.scope,
+            _MARKED.c.token_sha256,
+            bindparam("at", type_=_tokens.c.created_at.type),
+            null(),
+        ).select_from(_MARKED.join(_families, _families.c.id == _MARKED.c.family_id)),
+    )
+    .returning(_tokens.c.token_sha256)
+    .cte("next")
+)
+_ROTATE_AT_ONCE = DirectStatement(
+    _FIND.add_columns(
+        select(func.count()).select_from(_NEXT).scalar_subquery().label("rotated"),
+        _users.c.email,
+        _users.c.email_verified,
+        _users.c.username,
+        _users.c.updated_at,
+        select(func.array_agg(_roles.c.role))
+        .where(_roles.c.user_id == _families.c.user_id)
+        .scalar_subquery()
+        .label("roles"),
+    ).add_cte(_MARKED, _NEXT)
+)
 _USED_AT = select(_tokens.c.used_at).where(_tokens.c.token_sha256 == bindparam("sha"))
 _ADD = insert(_tokens)
 
@@ -104,26 +167,57 @@ async def find(session: AsyncSession, value: str, *, idle: timedelta) -> Present
     now = utcnow()
     found = await session.execute(_FIND, {"sha": digest(value), "now": now, "idle_cutoff": now - idle})
     row = found.first()
-    if row is None:
+    return None if row is None else _presented(row._mapping)
+
+
+async def rotate_at_once(
+    engine: AsyncEngine, value: str, *, client_id: str, idle: timedelta
+) -> tuple[PresentedRefresh, str] | None:
+    """PostgreSQL only: rotate a live token of `client_id` in one statement that commits by
+    itself. Returns (the presented token, the next token), or None when it did not rotate, for
+    `find` and `rotate` to tell why in the request's transaction."""
+    now, following = utcnow(), new_opaque_token()
+    params = {
+        "sha": digest(value),
+        "client_id": client_id,
+        "next_sha": digest(following),
+        "now": now,
+        "idle_cutoff": now - idle,
+        "at": now,
+    }
+    row = await _ROTATE_AT_ONCE.fetchrow(engine, params)
+    if row is None or row["rotated"] != 1:
         return None
+    user = User(
+        id=row["account"],
+        email=row["email"],
+        email_verified=row["email_verified"],
+        username=row["username"],
+        updated_at=row["updated_at"],
+    )
+    presented = replace(_presented(row), user=user, roles=sorted(row["roles"] or []))
+    return presented, following
+
+
+def _presented(row: Mapping[Any, Any]) -> PresentedRefresh:
     family = FamilyRecord(
-        id=row.id,
-        client_id=row.client_id,
-        user_id=row.user_id,
-        scope=row.scope,
-        audience=row.audience,
-        grant_type=row.grant_type,
-        auth_time=row.auth_time,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
+        id=row["id"],
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        scope=row["scope"],
+        audience=row["audience"],
+        grant_type=row["grant_type"],
+        auth_time=row["auth_time"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
     )
     return PresentedRefresh(
-        RefreshRecord(row.token_sha256, row.used_at),
+        RefreshRecord(row["token_sha256"], row["used_at"]),
         family,
-        bool(row.live),
-        user_id=row.account,
-        user_disabled=bool(row.disabled) if row.account is not None else True,
+        bool(row["live"]),
+        user_id=row["account"],
+        user_disabled=bool(row["disabled"]) if row["account"] is not None else True,
     )
 
 

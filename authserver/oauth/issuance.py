@@ -41,6 +41,8 @@ class IssueContext:
     new_family_id: str | None = None
     # The refresh token this request rotated, so a grace retry can find its children.
     rotated_refresh_sha256: str | None = None
+    # ...or the next refresh token itself, already stored by the statement that rotated.
+    next_refresh_token: str | None = None
     nonce: str | None = None  # code flow only (OIDC Core §3.1.3.6)
     sid: str | None = None  # code flow only: the browser session that signed the user in
     roles: list[str] = field(default_factory=list)
@@ -84,7 +86,9 @@ class TokenIssuer:
             "scope": granted,
         }
         if family is not None and self._wants_refresh(context):
-            response["refresh_token"] = store.add_refresh_token(family, context.rotated_refresh_sha256)
+            response["refresh_token"] = context.next_refresh_token or store.add_refresh_token(
+                family, context.rotated_refresh_sha256
+            )
         user = self._user_for_id_token(context)
         if user is not None:
             response["id_token"] = id_tokens.sign_id_token(

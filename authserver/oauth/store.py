@@ -208,6 +208,17 @@ class OAuthStore:
         idle = timedelta(seconds=self.settings.refresh_idle_ttl)
         return bridge(refresh_tokens.find(self.session, value, idle=idle))
 
+    def rotate_refresh_at_once(self, value: str, client_id: str) -> tuple[PresentedRefresh, str] | None:
+        """One autocommitted statement on PostgreSQL (`domain/refresh_tokens.py`); None when it
+        did not rotate, or on SQLite."""
+        if self._sessions is None:
+            return None
+        engine = self._sessions.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            return None
+        idle = timedelta(seconds=self.settings.refresh_idle_ttl)
+        return bridge(refresh_tokens.rotate_at_once(engine, value, client_id=client_id, idle=idle))
+
     def revoke_family(self, family: FamilyRecord, reason: str) -> None:
         """Revoke now, in this request's transaction (a successful revocation request)."""
         bridge(

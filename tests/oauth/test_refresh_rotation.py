@@ -9,19 +9,24 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from authserver.context import AppContext
+from authserver.db.direct import DirectStatement
 from authserver.db.models import AuditEvent, RefreshToken, TokenFamily
 from authserver.db.types import utcnow
 from authserver.domain import clients, token_families, users
 from tests.oauth.helpers import (
     PASSWORD,
     RegisteredApp,
+    exchange,
+    get_code,
     introspect,
     make_client,
     make_resource_server,
     make_user,
+    pkce_pair,
+    unverified_claims,
 )
 
 GRANTS = ("password", "refresh_token")
@@ -311,3 +316,103 @@ async def test_R5_disabled_user_refresh_revokes_family_although_request_fails(
     async with ctx.transaction() as session:
         family = (await session.scalars(select(TokenFamily))).one()
     assert family.revoked_reason == "user_disabled"
+
+
+class Statements:
+    """Counts what reaches the database: statements through SQLAlchemy, and `DirectStatement`s."""
+
+    def __init__(self, ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.through_sqlalchemy: list[str] = []
+        self.direct = 0
+        event.listen(ctx.engine.sync_engine, "before_cursor_execute", self._seen)
+        self._ctx = ctx
+        fetchrow = DirectStatement.fetchrow
+
+        async def counted(statement: DirectStatement, *args: Any) -> Any:
+            self.direct += 1
+            return await fetchrow(statement, *args)
+
+        monkeypatch.setattr(DirectStatement, "fetchrow", counted)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.through_sqlalchemy.append(statement.split()[0].upper())
+
+    def reset(self) -> None:
+        self.through_sqlalchemy.clear()
+        self.direct = 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"role_scopes": {"admin": ["admin:write"]}}])
+async def test_usual_refresh_is_one_statement_on_postgresql_and_nothing_after_it(
+    client: httpx.AsyncClient, ctx: AppContext, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the rotation commits by itself, so no query may follow it (a read that
+    failed after the commit would burn the token): the roles and the user come with it."""
+    app = await make_client(ctx, grants=GRANTS, scope="read admin:write roles")
+    await make_user(ctx, "alice", roles=("admin", "ops"))
+    tokens = await login(client, app, scope="read admin:write roles")
+    seen = Statements(ctx, monkeypatch)
+    answer = await refresh(client, app, tokens["refresh_token"])
+    assert answer.status_code == 200, answer.text
+    claims = unverified_claims(answer.json()["access_token"])
+    assert claims["roles"] == ["admin", "ops"] and claims["scope"] == "admin:write read roles"
+    if backend == "postgresql":
+        assert (seen.direct, seen.through_sqlalchemy) == (1, [])
+    else:
+        assert seen.direct == 0 and {"SELECT", "UPDATE", "INSERT"} <= set(seen.through_sqlalchemy)
+    # The rotation is real: the new token works once, the old one is reuse.
+    assert (await refresh(client, app, answer.json()["refresh_token"])).status_code == 200
+    assert (await refresh(client, app, tokens["refresh_token"])).json()["error"] == "invalid_grant"
+    assert await live_refresh_tokens(ctx) == 0
+
+
+async def test_id_token_on_refresh_carries_the_users_claims_without_a_query(
+    client: httpx.AsyncClient, ctx: AppContext, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scope = "openid email profile offline_access"
+    app = await make_client(ctx, grants=("authorization_code", "refresh_token"), scope=scope)
+    user = await make_user(ctx)
+    verifier, challenge = pkce_pair()
+    code = await get_code(ctx, app, user, challenge=challenge, scope=scope)
+    first = (await client.post("/token", data=exchange(code, verifier), auth=app.basic)).json()
+    seen = Statements(ctx, monkeypatch)
+    renewed = await refresh(client, app, first["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    before, after = unverified_claims(first["id_token"]), unverified_claims(renewed.json()["id_token"])
+    for claim in ("sub", "email", "email_verified", "preferred_username", "updated_at", "auth_time"):
+        assert after[claim] == before[claim], claim
+    assert after["email"] == "alice@example.com" and after["preferred_username"] == "alice"
+    if backend == "postgresql":
+        assert (seen.direct, seen.through_sqlalchemy) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"scope": "read admin"}, {"resource": "https://elsewhere.example/"}],
+    ids=["wider-scope", "other-resource"],
+)
+async def test_refused_refresh_leaves_the_token_usable(
+    client: httpx.AsyncClient, ctx: AppContext, extra: dict[str, str]
+) -> None:
+    """A request refused on its scope or resource rotates nothing, on both paths."""
+    app, _ = await setup(ctx)
+    tokens = await login(client, app)
+    refused = await refresh(client, app, tokens["refresh_token"], **extra)
+    assert refused.status_code == 400 and refused.json()["error"] in ("invalid_scope", "invalid_target")
+    assert (await refresh(client, app, tokens["refresh_token"])).status_code == 200
+
+
+async def test_client_without_the_refresh_grant_cannot_rotate_its_own_token(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """T9 holds before the one-statement rotation: a client whose refresh_token grant was taken
+    away gets unauthorized_client and its token is not consumed."""
+    app, _ = await setup(ctx)
+    tokens = await login(client, app)
+    async with ctx.transaction() as session:
+        await clients.update_client(session, app.client_id, grant_types=["password"])
+    refused = await refresh(client, app, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client"
+    async with ctx.transaction() as session:
+        used = await session.scalar(select(func.count()).where(RefreshToken.used_at.is_not(None)))
+    assert used == 0

@@ -15,14 +15,18 @@ from authserver.domain import identifiers, scope_policy
 from authserver.domain.refresh_tokens import PresentedRefresh
 from authserver.domain.token_families import FamilyRecord
 from authserver.oauth import resource_indicators
+from authserver.oauth.client_model import ClientModel
 from authserver.oauth.grants import token_request
 from authserver.oauth.issuance import IssueContext
+from authserver.oauth.store import OAuthStore
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     presented: PresentedRefresh
     scopes: list[str]
     audience: str
+    # The next refresh token, already stored, when `_rotate_at_once` rotated the presented one.
+    next_refresh: str | None = None
 
     def validate_token_request(self) -> None:
         store = self.server.store
@@ -30,7 +34,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         value = self.request.form.get("refresh_token")
         if not value:
             raise InvalidRequestError("refresh_token is required.")
-        presented = store.find_refresh(value) if identifiers.is_safe_token(value, 256) else None
+        if not identifiers.is_safe_token(value, 256):
+            presented = None
+        elif (rotated := self._rotate_at_once(client, value)) is not None:
+            presented, self.next_refresh = rotated
+        else:
+            presented = store.find_refresh(value)
         foreign = presented is not None and presented.family.client_id != client.client_id
         if foreign and presented is not None and presented.token.used_at is not None:
             # A used token in another client's hands was stolen: reuse, whoever presents it.
@@ -57,22 +66,40 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         if presented.user_id is None or presented.user_disabled:
             store.revoke_family_on_failure(family, "user_disabled")
             raise InvalidGrantError("The refresh token has been revoked.")
-        scopes, roles = token_request.delegable_by(store, presented.user_id, self.scopes)
+        scopes, roles = token_request.delegable_by(store, presented.user_id, self.scopes, presented.roles)
         context = IssueContext(
             self.GRANT_TYPE,
             self.request.client,
             scopes,
             self.audience,
             user_id=presented.user_id,
+            user=presented.user,
             auth_time=family.auth_time,
             family=family,
             rotated_refresh_sha256=self.presented.token.token_sha256,
+            next_refresh_token=self.next_refresh,
             roles=roles,
         )
         return 200, self.server.issuer.issue(context), self.TOKEN_RESPONSE_HEADER
 
+    def _rotate_at_once(self, client: ClientModel, value: str) -> tuple[PresentedRefresh, str] | None:
+        """The usual refresh, rotated and committed by one statement before the checks below
+        (PostgreSQL; `domain/refresh_tokens.py`), so only where none of them can fail: the
+        client may use this grant and names neither a scope nor a resource (which are judged
+        against the family). The statement checks the rest itself (the caller's own live,
+        unused token; an enabled user) and reads everything issuing needs, so no query follows
+        the commit. Anything else takes the transactional path: `find`, the checks, `rotate`."""
+        form = self.request.form
+        if not client.check_grant_type(self.GRANT_TYPE) or "scope" in form or "resource" in form:
+            return None
+        store: OAuthStore = self.server.store
+        return store.rotate_refresh_at_once(value, client.client_id)
+
     def rotate(self) -> FamilyRecord:
-        """Mark the presented token used, by the one conditional UPDATE (architecture §4)."""
+        """Mark the presented token used, by the one conditional UPDATE (architecture §4), unless
+        the lookup already did."""
+        if self.next_refresh is not None:
+            return self.presented.family
         outcome = self.server.store.rotate_refresh(self.presented)
         if not outcome.ok:
             raise InvalidGrantError(

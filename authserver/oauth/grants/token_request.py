@@ -47,10 +47,15 @@ def within(requested: list[str] | None, allowed: list[str], what: str) -> list[s
     return requested
 
 
-def delegable_by(store: Any, user: User | str, scopes: list[str]) -> tuple[list[str], list[str]]:
-    """(scopes the user may delegate, the user's roles). Roles are read only when they matter."""
+def delegable_by(
+    store: Any, user: User | str, scopes: list[str], known_roles: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(scopes the user may delegate, the user's roles). Roles are read only when they matter,
+    and not at all when the grant already read them (`known_roles`)."""
     settings = store.settings
     if not settings.role_scopes and scope_policy.ROLES_SCOPE not in scopes:
         return scopes, []
-    roles: list[str] = store.roles(user if isinstance(user, str) else user.id)
+    roles: list[str] = (
+        known_roles if known_roles is not None else store.roles(user if isinstance(user, str) else user.id)
+    )
     return scope_policy.delegable(scopes, roles, settings.role_scopes), roles
