@@ -23,8 +23,14 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
-# A connection that failed this way is broken: it is invalidated, not put back in the pool.
-_BROKEN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+# The driver's own view of a connection it can no longer trust, whatever the server said.
+BROKEN_CONNECTION = (
+    asyncpg.PostgresConnectionError,  # includes a FATAL from the server (terminated, shut down)
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # the protocol was left mid-operation (a kill between messages)
+    OSError,
+    TimeoutError,
+)
 
 
 class DirectStatement:
@@ -42,8 +48,14 @@ class DirectStatement:
                 self.sql, *(params[name] for name in self._names)
             )
             return row
-        except _BROKEN:
-            pooled.invalidate()
+        except BaseException as error:
+            if isinstance(error, BROKEN_CONNECTION) or connection.is_closed():
+                # Lost: retire every connection opened before this one too, as SQLAlchemy does
+                # on a disconnect, so a restarted database costs one failed request, not one
+                # per pooled connection. (Pool._invalidate is what its Connection calls.)
+                engine.sync_engine.pool._invalidate(pooled, error)
+            elif not isinstance(error, asyncpg.PostgresError):
+                pooled.invalidate(error)  # e.g. cancelled mid-statement: its protocol state is unknown
             raise
         finally:
             pooled.close()

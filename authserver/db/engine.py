@@ -97,6 +97,7 @@ def make_engine(
     kwargs.setdefault("max_overflow", 0)
     # L7: a database error's text never carries bound parameters (password hashes, token digests).
     kwargs.setdefault("hide_parameters", True)
+    ping_after_idle = kwargs.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -104,7 +105,6 @@ def make_engine(
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(statement_timeout * 1000)))
         return engine
-    ping_after_idle = kwargs.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("timeout", connect_timeout)  # asyncpg: connecting
     connect_args.setdefault("command_timeout", statement_timeout)  # asyncpg: each statement

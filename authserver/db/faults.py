@@ -35,8 +35,16 @@ def _one(error: BaseException) -> str | None:
         return "busy" if "locked" in str(error.orig) else "unreachable"
     if isinstance(error, TimeoutError | asyncpg.QueryCanceledError):
         return "timeout"
+    if isinstance(error, asyncpg.TooManyConnectionsError):
+        return "too_many_connections"  # PostgreSQL's max_connections is reached: try again soon
     if isinstance(
-        error, asyncpg.PostgresConnectionError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError
+        error,
+        asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError  # asyncpg's protocol left mid-message by a lost backend
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError,
     ):
         return "connection_lost"
     if isinstance(error, ConnectionError) or (

@@ -5,10 +5,11 @@ still live) whose row count decides the single winner, even across workers. Pres
 token again is reuse; the caller revokes the family (RFC 9700 §4.14.2).
 
 On PostgreSQL the usual case, a live token rotated by its own client, is one statement
-(`find_and_rotate`): the lookup, that conditional UPDATE and the INSERT of the next token, as
-data-modifying CTEs. Anything else (reuse, a grace retry, another client's token, a disabled
-user) falls back to `find` and `rotate`, which SQLite always uses. Both run in the request's
-transaction, so a request that fails after rotating rolls the rotation back.
+(`rotate_at_once`): the lookup, that conditional UPDATE and the INSERT of the next token, as
+data-modifying CTEs, committed by itself and returning all that issuing needs, so no query
+follows the commit. Anything else (reuse, a grace retry, another client's token, a disabled
+user) falls back to `find` and `rotate`, which SQLite always uses; those run in the request's
+transaction, so a request that fails after `rotate` rolls the rotation back.
 
 This is the hot path of the refresh grant, so the statements are built once, over the tables,
 with bind parameters: building SQLAlchemy expressions per request, and the ORM's bookkeeping,
@@ -22,7 +23,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, literal_column, null, select, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from authserver.db.direct import DirectStatement
@@ -152,7 +165,8 @@ _ROTATE_AT_ONCE = DirectStatement(
         _users.c.email_verified,
         _users.c.username,
         _users.c.updated_at,
-        select(func.array_agg(_roles.c.role))
+        # text[], not varchar[]: asyncpg would look an unknown array type up on every new connection.
+        select(func.array_agg(_roles.c.role.cast(Text)))
         .where(_roles.c.user_id == _families.c.user_id)
         .scalar_subquery()
         .label("roles"),

@@ -30,7 +30,7 @@ def _well_formed(resource: str) -> bool:
 
 
 def for_new_grant(requested: str | None, registered: list[str], default: str) -> str:
-    if requested is None:
+    if not requested:  # RFC 6749 §3.1: a parameter sent without a value is treated as omitted
         return default
     if not _well_formed(requested) or requested not in registered:
         raise InvalidTargetError("The requested resource is not allowed for this client.")
@@ -38,7 +38,8 @@ def for_new_grant(requested: str | None, registered: list[str], default: str) ->
 
 
 def within_grant(requested: str | None, granted: str) -> str:
-    """The grant's own audience; a different `resource` would widen it."""
-    if requested is not None and requested != granted:
+    """The grant's own audience; a different `resource` would widen it. An empty one is
+    omitted (RFC 6749 §3.1)."""
+    if requested and requested != granted:
         raise InvalidTargetError("The requested resource is outside what this grant covers.")
     return granted

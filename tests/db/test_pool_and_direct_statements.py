@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import Integer, bindparam, literal_column, select, text
+from sqlalchemy import Float, Integer, bindparam, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,8 +51,8 @@ def pings(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @asynccontextmanager
-async def engine_for(url: str, ping_after_idle: float) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(url, pool_size=1, ping_after_idle=ping_after_idle)
+async def engine_for(url: str, ping_after_idle: float, pool_size: int = 1) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(url, pool_size=pool_size, ping_after_idle=ping_after_idle)
     try:
         yield engine
     finally:
@@ -129,3 +129,54 @@ async def test_direct_statement_commits_without_a_transaction_of_its_own(pg_url:
         await engine.dispose()  # a fresh connection sees it: it was committed
         async with engine.connect() as connection:
             assert (await connection.execute(text("SELECT n FROM t"))).scalar_one() == 1
+
+
+async def test_direct_statement_killed_mid_statement_is_unavailable_and_retires_the_pool(pg_url: str) -> None:
+    """A backend terminated while the statement runs: the error reads as "database unavailable"
+    (503), and neither that connection nor any opened before it is handed out again."""
+    sleep = DirectStatement(
+        select(literal_column("pg_backend_pid()").label("pid"), func.pg_sleep(bindparam("s", type_=Float)))
+    )
+    async with engine_for(pg_url, ping_after_idle=60, pool_size=2) as engine:  # a victim and a bystander
+        bystander = await engine.connect()
+        bystander_pid = (await bystander.execute(BACKEND_PID)).scalar_one()
+        running = asyncio.create_task(sleep.fetchrow(engine, {"s": 5.0}))
+        admin = await asyncpg.connect(backends.PG_ADMIN_DSN, timeout=5)
+        try:
+            for _ in range(50):
+                victim = await admin.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+                )
+                if victim:
+                    break
+                await asyncio.sleep(0.05)
+            assert victim and victim != bystander_pid
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", victim)
+        finally:
+            await admin.close()
+        with pytest.raises(Exception) as failed:
+            await running
+        assert unavailability(failed.value) is not None
+        await bystander.close()  # back to the pool, older than the loss: retired on checkout
+        row = await sleep.fetchrow(engine, {"s": 0.0})
+        assert row is not None and row["pid"] not in (victim, bystander_pid)
+        assert await backend_pid(engine) not in (victim, bystander_pid)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_driver_errors_of_a_lost_or_full_database_read_as_unavailable(error: Exception) -> None:
+    assert unavailability(error) is not None
+    assert unavailability(RuntimeError("wrapped")) is None
+    try:
+        raise RuntimeError("wrapped") from error
+    except RuntimeError as wrapped:
+        assert unavailability(wrapped) is not None

@@ -416,3 +416,20 @@ async def test_client_without_the_refresh_grant_cannot_rotate_its_own_token(
     async with ctx.transaction() as session:
         used = await session.scalar(select(func.count()).where(RefreshToken.used_at.is_not(None)))
     assert used == 0
+
+
+@pytest.mark.parametrize("empty", ["scope", "resource"])
+async def test_empty_scope_or_resource_is_omitted(
+    client: httpx.AsyncClient, ctx: AppContext, empty: str
+) -> None:
+    """RFC 6749 §3.1: a parameter sent without a value is treated as if omitted."""
+    app, _ = await setup(ctx)
+    tokens = await login(client, app)
+    answer = await refresh(client, app, tokens["refresh_token"], **{empty: ""})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["scope"] == "read write"
+    cc = await make_client(ctx, grants=("client_credentials",))
+    issued = await client.post(
+        "/token", data={"grant_type": "client_credentials", "resource": ""}, auth=cc.basic
+    )
+    assert issued.status_code == 200, issued.text
