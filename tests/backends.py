@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -49,6 +51,16 @@ def create_pg_schema() -> tuple[str, str]:
     name = "t_" + secrets.token_hex(6)
     asyncio.run(_admin(f"CREATE ROLE {name} LOGIN; CREATE SCHEMA {name} AUTHORIZATION {name}"))
     return name, f"postgresql+asyncpg://{name}@{_pg_host_part()}"
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema of its own role for one test; its URL."""
+    name, url = create_pg_schema()
+    try:
+        yield url
+    finally:
+        drop_pg_schema(name)
 
 
 def drop_pg_schema(name: str) -> None:

@@ -30,11 +30,8 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield backends.sqlite_url(tmp_path)
         return
-    name, url = backends.create_pg_schema()
-    try:
+    with backends.pg_database() as url:
         yield url
-    finally:
-        backends.drop_pg_schema(name)
 
 
 @pytest.fixture

@@ -30,11 +30,8 @@ BACKEND_PID = text("SELECT pg_backend_pid()")
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name, url = backends.create_pg_schema()
-    try:
+    with backends.pg_database() as url:
         yield url
-    finally:
-        backends.drop_pg_schema(name)
 
 
 @pytest.fixture
