@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -101,3 +102,42 @@ def test_F3_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
             proc.wait()
         log.close()
     assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def listening_sockets_on(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (/proc/net/tcp: state 0A is LISTEN)."""
+    wanted = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == wanted and row.split()[3] == "0A")
+
+
+def test_serve_gives_each_worker_its_own_socket_and_refuses_a_second_server_on_the_port(
+    tmp_path: Path,
+) -> None:
+    """Each worker drains a socket of its own (authserver/http/event_loop.py); SO_REUSEPORT must
+    not let a second `serve` on the same port quietly take half of the first one's connections."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'first.db'}"
+    with running_server(url, tmp_path, workers=2) as base:
+        port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 30
+        while listening_sockets_on(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the second worker may still be starting
+        assert listening_sockets_on(port) == 2
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")}
+        second = subprocess.run(
+            [sys.executable, "-m", "authserver", "serve", "--port", str(port)],
+            env=env
+            | {
+                "AUTHSERVER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'second.db'}",
+                "AUTHSERVER_KEYS_DIR": str(tmp_path / "second-keys"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert second.returncode == 1, second.stderr
+        assert second.stderr.strip().splitlines()[-1] == (
+            f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        )
+        assert httpx.get(base + "/healthz").status_code == 200

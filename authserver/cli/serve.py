@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 
 import click
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from authserver import metrics
 from authserver.cli.common import CliError, run, settings_from
 from authserver.context import AppContext
 from authserver.domain import keys as keys_service
+from authserver.http import event_loop
 from authserver.log import logging_config
 from authserver.settings import CONFIG_ENV
 
@@ -75,12 +79,15 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
     metrics_port = settings.metrics_port
     if metrics_port:
         start_metrics_server(metrics_port, host)
-    uvicorn.run(
+    server_config = uvicorn.Config(
         "authserver.http.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        # uvloop, each worker on a listening socket of its own that it drains in batches
+        # (authserver/http/event_loop.py).
+        loop="authserver.http.event_loop:new_event_loop",
         log_config=logging_config(level),
         proxy_headers=False,
         access_log=False,  # ours (http/access_log.py) leaves the query string out
@@ -89,3 +96,21 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         # lifespan shutdown (which closes the pool), exit 0.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+    # Bound here for one worker as for many: each worker binds its own socket beside this one.
+    try:
+        sock = event_loop.bind_shared_address(host, port)
+    except OSError as error:
+        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    logging.getLogger("authserver").info(
+        "listening on http://%s:%d with %d worker(s)", host, sock.getsockname()[1], workers
+    )
+    server = uvicorn.Server(server_config)
+    try:
+        if workers > 1:
+            Multiprocess(server_config, sockets=[sock]).run()
+            return
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        return
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)  # the lifespan failed; uvicorn has logged why
