@@ -117,12 +117,16 @@ class AuthServer(Target):
 def server_env(db: database.Database, base: str, workdir: Path) -> dict[str, str]:
     """The process environment: ours, with any AUTHSERVER_* of the caller's shell left out."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")}
-    return inherited | {
-        "AUTHSERVER_DATABASE_URL": db.url,
-        "AUTHSERVER_ISSUER": base,
-        "AUTHSERVER_KEYS_DIR": str(workdir / "keys"),
-        "AUTHSERVER_LOG_LEVEL": "WARNING",
-    } | RATE_LIMITS_ABOVE_THE_LOAD
+    return (
+        inherited
+        | {
+            "AUTHSERVER_DATABASE_URL": db.url,
+            "AUTHSERVER_ISSUER": base,
+            "AUTHSERVER_KEYS_DIR": str(workdir / "keys"),
+            "AUTHSERVER_LOG_LEVEL": "WARNING",
+        }
+        | RATE_LIMITS_ABOVE_THE_LOAD
+    )
 
 
 # The rate limits stay on, so the figures include what counting costs, with ceilings no

@@ -20,6 +20,12 @@ def test_ruff_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_clean() -> None:
+    paths = ("authserver", "tests", "migrations", "kit/authserver_resource", "examples", "benchmarks")
+    result = _run("ruff", "format", "--check", *paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy_strict_clean() -> None:
     # pyproject.toml's [tool.mypy] files: the server, the resource kit and the examples.
     result = _run("mypy")

@@ -65,16 +65,22 @@ async def test_reset_mail_arrives_over_smtp_with_a_working_link(
     page = await client.get(link[1])
     assert page.status_code == 200 and "Choose a new password" in page.text
     token = link[1].split("=", 1)[1]
-    done = await client.post("/password/reset", json={"token": token, "password": "an entirely fresh passphrase 42"})
+    done = await client.post(
+        "/password/reset", json={"token": token, "password": "an entirely fresh passphrase 42"}
+    )
     assert done.status_code == 200
     assert [m for m in inbox.messages if b"Your password was changed" in m[2]]
 
 
-async def test_smtp_failure_is_logged_without_the_link(client: httpx.AsyncClient, ctx: Any, smtp: tuple[Inbox, int], caplog: pytest.LogCaptureFixture) -> None:
+async def test_smtp_failure_is_logged_without_the_link(
+    client: httpx.AsyncClient, ctx: Any, smtp: tuple[Inbox, int], caplog: pytest.LogCaptureFixture
+) -> None:
     inbox, _ = smtp
     await make_user(ctx)
     ctx._mailer = type(ctx.mailer)(ctx.settings.model_copy(update={"smtp_port": free_port()}))
     assert (await client.post("/password/forgot", json={"email": "alice@example.com"})).status_code == 202
     assert inbox.messages == []
-    failures = [r for r in caplog.records if r.name == "authserver.mail" and "could not be sent" in r.getMessage()]
+    failures = [
+        r for r in caplog.records if r.name == "authserver.mail" and "could not be sent" in r.getMessage()
+    ]
     assert failures and all("token=" not in r.getMessage() for r in caplog.records)

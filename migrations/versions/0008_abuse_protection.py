@@ -54,7 +54,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_events_user_id_at", ["user_id", "at"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_user_id_at")

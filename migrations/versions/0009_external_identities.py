@@ -39,7 +39,10 @@ def upgrade() -> None:
 
     with op.batch_alter_table("token_families", schema=None) as batch_op:
         batch_op.alter_column(
-            "grant_type", existing_type=sa.String(length=40), type_=sa.String(length=64), existing_nullable=False
+            "grant_type",
+            existing_type=sa.String(length=40),
+            type_=sa.String(length=64),
+            existing_nullable=False,
         )
 
 
@@ -48,7 +51,10 @@ def downgrade() -> None:
     op.execute("DELETE FROM token_families WHERE length(grant_type) > 40")
     with op.batch_alter_table("token_families", schema=None) as batch_op:
         batch_op.alter_column(
-            "grant_type", existing_type=sa.String(length=64), type_=sa.String(length=40), existing_nullable=False
+            "grant_type",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=40),
+            existing_nullable=False,
         )
 
     with op.batch_alter_table("external_identities", schema=None) as batch_op:

@@ -8,8 +8,16 @@ from tests.cli.test_cli import invoke, one_line_error  # noqa: F401  (the fixtur
 
 
 def test_audit_list_filters_and_json(invoke) -> None:  # type: ignore[no-untyped-def,no-redef]  # noqa: F811
-    made = invoke("users", "create", "--email", "ops@example.com", "--username", "ops", "--password-stdin",
-                  stdin="a long operator passphrase\n")
+    made = invoke(
+        "users",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--username",
+        "ops",
+        "--password-stdin",
+        stdin="a long operator passphrase\n",
+    )
     assert made.exit_code == 0, made.output
     invoke("clients", "create", "--name", "svc", "--grant-type", "client_credentials", "--scope", "read")
     rows = json.loads(invoke("audit", "list", "--json").stdout)
@@ -17,7 +25,10 @@ def test_audit_list_filters_and_json(invoke) -> None:  # type: ignore[no-untyped
     assert all({"at", "event", "outcome", "user_id", "client_id", "ip"} <= set(r) for r in rows)
     by_user = json.loads(invoke("audit", "list", "--user", "ops", "--json").stdout)
     assert [r["event"] for r in by_user] == ["user.created"] and by_user[0]["outcome"] == "success"
-    assert json.loads(invoke("audit", "list", "--event", "client.", "--json").stdout)[0]["event"] == "client.created"
+    assert (
+        json.loads(invoke("audit", "list", "--event", "client.", "--json").stdout)[0]["event"]
+        == "client.created"
+    )
     assert json.loads(invoke("audit", "list", "--since", "1h", "--json").stdout)
     assert json.loads(invoke("audit", "list", "--since", "2999-01-01", "--json").stdout) == []
     text = invoke("audit", "list", "--event", "user.created").stdout

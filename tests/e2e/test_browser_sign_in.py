@@ -168,7 +168,7 @@ async def test_sign_up_consent_code_tokens_userinfo_refresh_logout(
         assert "Photo Sharing App" in driver.page_source
         shoot(driver, shots, "login")
 
-        click(driver, "p.alt a[href^=\"/register\"]")  # "Create an account"
+        click(driver, 'p.alt a[href^="/register"]')  # "Create an account"
         wait_for_url(driver, f"{base}/register")
         shoot(driver, shots, "signup")
         fill(driver, email="grace@example.com", username="grace", password="a compiler in every drawer")

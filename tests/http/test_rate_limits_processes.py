@@ -32,13 +32,22 @@ def test_40_attempts_over_two_processes_accept_exactly_10(tmp_path: Path, store:
     with pg_with_client(tmp_path, "--grant-type", "client_credentials") as (url, _env, _app):
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        with running_server(url, tmp_path / "a", env=env) as one, running_server(url, tmp_path / "b", env=env) as two:
+        with (
+            running_server(url, tmp_path / "a", env=env) as one,
+            running_server(url, tmp_path / "b", env=env) as two,
+        ):
             forwarded = f"10.{int(prefix[1:3], 16)}.{int(prefix[3:5], 16)}.{int(prefix[5:7], 16)}"
 
             def one_signup(i: int) -> int:
-                body = {"email": f"{prefix}{i}@example.com", "username": f"{prefix}{i}", "password": "a long enough passphrase"}
+                body = {
+                    "email": f"{prefix}{i}@example.com",
+                    "username": f"{prefix}{i}",
+                    "password": "a long enough passphrase",
+                }
                 base = (one, two)[i % 2]
-                return httpx.post(base + "/signup", json=body, headers={"x-forwarded-for": forwarded}, timeout=60).status_code
+                return httpx.post(
+                    base + "/signup", json=body, headers={"x-forwarded-for": forwarded}, timeout=60
+                ).status_code
 
             with ThreadPoolExecutor(8) as pool:
                 statuses = list(pool.map(one_signup, range(40)))
@@ -47,8 +56,11 @@ def test_40_attempts_over_two_processes_accept_exactly_10(tmp_path: Path, store:
 
 def test_E1_forgot_password_takes_the_same_time_for_known_and_unknown(tmp_path: Path) -> None:
     with pg_with_client(tmp_path, "--grant-type", "client_credentials") as (url, _env, _app):
-        env = {"AUTHSERVER_LOG_LEVEL": "WARNING", "AUTHSERVER_RATE_LIMIT_PASSWORD_FORGOT_PER_IP": "off",
-               "AUTHSERVER_RATE_LIMIT_PASSWORD_FORGOT_PER_ACCOUNT": "off"}
+        env = {
+            "AUTHSERVER_LOG_LEVEL": "WARNING",
+            "AUTHSERVER_RATE_LIMIT_PASSWORD_FORGOT_PER_IP": "off",
+            "AUTHSERVER_RATE_LIMIT_PASSWORD_FORGOT_PER_ACCOUNT": "off",
+        }
         with running_server(url, tmp_path, env=env) as base, httpx.Client(base_url=base, timeout=30) as http:
             body = {"email": "known@example.com", "username": "known", "password": "a long enough passphrase"}
             assert http.post("/signup", json=body).status_code == 201

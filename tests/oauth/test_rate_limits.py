@@ -68,10 +68,15 @@ async def test_I4_request_rate_per_ip_on_token(client: httpx.AsyncClient, ctx: A
 
 
 @pytest.mark.parametrize(
-    "settings_overrides", [{"rate_limit_introspect_per_ip": "2/minute", "rate_limit_revoke_per_ip": "2/minute"}]
+    "settings_overrides",
+    [{"rate_limit_introspect_per_ip": "2/minute", "rate_limit_revoke_per_ip": "2/minute"}],
 )
-async def test_I4_introspection_and_revocation_are_rate_limited(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_I4_introspection_and_revocation_are_rate_limited(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     rs = await make_resource_server(ctx)
     for path in ("/introspect", "/revoke"):
-        statuses = [(await client.post(path, data={"token": "t"}, auth=rs.basic)).status_code for _ in range(3)]
+        statuses = [
+            (await client.post(path, data={"token": "t"}, auth=rs.basic)).status_code for _ in range(3)
+        ]
         assert statuses == [200, 200, 429]

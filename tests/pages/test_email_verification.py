@@ -23,7 +23,9 @@ async def test_E6_verification_sets_email_verified(client: httpx.AsyncClient, ct
     page = await client.get("/email/verify", params={"token": token})  # a GET changes nothing
     assert page.status_code == 200 and "Confirm my email address" in page.text
     verifier, params = request_params(app, scope="openid email")
-    before = await token_request(client, app, (await run_to_code(client, params, username="carol"))["code"], verifier)
+    before = await token_request(
+        client, app, (await run_to_code(client, params, username="carol"))["code"], verifier
+    )
     assert jwt.decode(before["id_token"], options={"verify_signature": False})["email_verified"] is False
     page = await client.get("/email/verify", params={"token": token})  # the login renewed the session
     done = await client.post("/email/verify", data=hidden_fields(page))
@@ -33,7 +35,9 @@ async def test_E6_verification_sets_email_verified(client: httpx.AsyncClient, ct
     info = await client.get("/userinfo", headers={"authorization": f"Bearer {before['access_token']}"})
     assert info.json()["email_verified"] is True
     verifier, params = request_params(app, scope="openid email")
-    after = await token_request(client, app, (await run_to_code(client, params, username="carol"))["code"], verifier)
+    after = await token_request(
+        client, app, (await run_to_code(client, params, username="carol"))["code"], verifier
+    )
     assert jwt.decode(after["id_token"], options={"verify_signature": False})["email_verified"] is True
 
 
@@ -50,7 +54,9 @@ async def test_E6_unverified_accounts_can_be_refused(client: httpx.AsyncClient, 
 
 
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_verification_resend_per_account": "2/hour"}])
-async def test_E6_resend_is_throttled_and_kills_the_older_link(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_E6_resend_is_throttled_and_kills_the_older_link(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     await client.post("/signup", json=SIGNUP)
     for _ in range(4):
         answer = await client.post("/email/verify/resend", json={"email": "carol@example.com"})

@@ -29,7 +29,9 @@ async def _forgot(client: httpx.AsyncClient, email: str) -> httpx.Response:
     return await client.post("/password/forgot", json={"email": email})
 
 
-async def test_E1_known_and_unknown_addresses_get_the_same_answer(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_E1_known_and_unknown_addresses_get_the_same_answer(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     await make_user(ctx)
     known, unknown = await _forgot(client, "alice@example.com"), await _forgot(client, "nobody@example.com")
     assert known.status_code == unknown.status_code == 202
@@ -58,7 +60,9 @@ async def test_E2_a_reset_token_works_once(client: httpx.AsyncClient, ctx: AppCo
     assert len(notices) == 1  # E5: a notice is mailed
 
 
-async def test_E2_a_newer_token_kills_the_older_and_tokens_expire(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_E2_a_newer_token_kills_the_older_and_tokens_expire(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     await make_user(ctx)
     await _forgot(client, "alice@example.com")
     await _forgot(client, "alice@example.com")
@@ -77,10 +81,14 @@ async def test_E4_weak_password_changes_nothing(client: httpx.AsyncClient, ctx: 
     [(_, token)] = links(ctx, "password_reset")
     weak = await client.post("/password/reset", json={"token": token, "password": "alice alice alice"})
     assert weak.status_code == 400 and weak.json()["error"] == "weak_password"
-    assert (await client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD})).status_code == 200
+    assert (
+        await client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD})
+    ).status_code == 200
 
 
-async def test_E5_reset_kills_refresh_families_and_browser_sessions(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_E5_reset_kills_refresh_families_and_browser_sessions(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     app = await openid_app(ctx)
     await make_user(ctx)
     verifier, params = request_params(app, scope="openid offline_access")
@@ -99,7 +107,9 @@ async def test_E5_reset_kills_refresh_families_and_browser_sessions(client: http
         assert done.status_code == 200 and "Password changed" in done.text
 
     refresh = await client.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, auth=app.basic
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=app.basic,
     )
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
     account = await client.get("/account")
@@ -109,11 +119,18 @@ async def test_E5_reset_kills_refresh_families_and_browser_sessions(client: http
     assert {"password.reset_requested", "password.reset", "family.revoked.password_changed"} <= events
 
 
-async def test_E3_links_use_the_issuer_not_the_host_header(client: httpx.AsyncClient, ctx: AppContext) -> None:
+async def test_E3_links_use_the_issuer_not_the_host_header(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
     await make_user(ctx)
-    await client.post("/password/forgot", json={"email": "alice@example.com"}, headers={"host": "evil.example"})
+    await client.post(
+        "/password/forgot", json={"email": "alice@example.com"}, headers={"host": "evil.example"}
+    )
     [message] = outbox(ctx)
-    assert "evil.example" not in message.as_string() and "http://127.0.0.1:8000/password/reset?token=" in message.as_string()
+    assert (
+        "evil.example" not in message.as_string()
+        and "http://127.0.0.1:8000/password/reset?token=" in message.as_string()
+    )
 
 
 async def test_U6_change_password_needs_the_current_one(client: httpx.AsyncClient, ctx: AppContext) -> None:
@@ -122,10 +139,20 @@ async def test_U6_change_password_needs_the_current_one(client: httpx.AsyncClien
     await _forgot(client, "alice@example.com")
     [(_, token)] = links(ctx, "password_reset")
     page = await client.get("/account/password")
-    wrong = await client.post("/account/password", data=hidden_fields(page) | {"current_password": "nope nope nope", "new_password": NEW_PASSWORD})
+    wrong = await client.post(
+        "/account/password",
+        data=hidden_fields(page) | {"current_password": "nope nope nope", "new_password": NEW_PASSWORD},
+    )
     assert wrong.status_code == 400 and "current password is not right" in wrong.text
-    done = await client.post("/account/password", data=hidden_fields(page) | {"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    done = await client.post(
+        "/account/password",
+        data=hidden_fields(page) | {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
     assert done.status_code == 303 and done.headers["location"] == "/account?done=password_changed"
-    assert COOKIE in client.cookies and (await client.get("/account")).status_code == 200  # this browser stays
+    assert (
+        COOKIE in client.cookies and (await client.get("/account")).status_code == 200
+    )  # this browser stays
     # The password change killed the outstanding reset link.
-    assert (await client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD + "x"})).status_code == 400
+    assert (
+        await client.post("/password/reset", json={"token": token, "password": NEW_PASSWORD + "x"})
+    ).status_code == 400
