@@ -87,6 +87,7 @@ async def run_endpoint(request: Request, path: str, step: Step) -> Response:
                 sessions=ctx.sessions,
                 caches=ctx.caches,
                 limiter=ctx.limiter,
+                engine=ctx.engine,
             )
             server = AuthServer(store, ctx.better_auth())
             result = await greenlet_spawn(guarded, server, oauth_request)

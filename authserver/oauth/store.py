@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import await_only
 
 from authserver.caches import BoundedCache
@@ -71,6 +71,7 @@ class OAuthStore:
         sessions: async_sessionmaker[AsyncSession] | None = None,
         caches: WorkerCaches | None = None,
         limiter: Limiter | None = None,
+        engine: AsyncEngine | None = None,
     ) -> None:
         self._session = session
         self.limiter = limiter
@@ -80,6 +81,7 @@ class OAuthStore:
         self.hasher = hasher
         self.ip = ip
         self._sessions = sessions
+        self._engine = engine  # for statements that commit by themselves (rotate_refresh_at_once)
         self.caches = caches or WorkerCaches()
         self._clients: dict[str, ClientModel | None] = {}
         self.failure_actions: list[FailureAction] = []
@@ -211,13 +213,10 @@ class OAuthStore:
     def rotate_refresh_at_once(self, value: str, client_id: str) -> tuple[PresentedRefresh, str] | None:
         """One autocommitted statement on PostgreSQL (`domain/refresh_tokens.py`); None when it
         did not rotate, or on SQLite."""
-        if self._sessions is None:
-            return None
-        engine = self._sessions.kw["bind"]
-        if engine.dialect.name != "postgresql":
+        if self._engine is None or self._engine.dialect.name != "postgresql":
             return None
         idle = timedelta(seconds=self.settings.refresh_idle_ttl)
-        return bridge(refresh_tokens.rotate_at_once(engine, value, client_id=client_id, idle=idle))
+        return bridge(refresh_tokens.rotate_at_once(self._engine, value, client_id=client_id, idle=idle))
 
     def revoke_family(self, family: FamilyRecord, reason: str) -> None:
         """Revoke now, in this request's transaction (a successful revocation request)."""
