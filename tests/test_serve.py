@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests import backends
 from tests.servers import running_server
@@ -43,9 +44,11 @@ def test_serve_refuses_postgres_behind_on_migrations(tmp_path: Path) -> None:
         backends.drop_pg_schema(name)
 
 
-def test_F3_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
-    """SIGTERM to `serve --workers 2` while signups (argon2: slow on purpose) are in flight:
-    each one gets its whole answer, and the server exits 0."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_F3_sigterm_lets_requests_in_flight_finish(tmp_path: Path, workers: int) -> None:
+    """SIGTERM to `serve` while signups (argon2: slow on purpose) are in flight: each one gets its
+    whole answer, and the server exits 0 (with one worker too: uvicorn raises the signal again
+    after its shutdown) leaving no listening socket and no metrics directory behind."""
     import asyncio
     import signal
     import time
@@ -58,10 +61,12 @@ def test_F3_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
         "AUTHSERVER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'drain.db'}",
         "AUTHSERVER_ISSUER": base,
         "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+        "TMPDIR": str(tmp_path / "tmp"),
     }
+    (tmp_path / "tmp").mkdir()
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "authserver", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "authserver", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -96,6 +101,8 @@ def test_F3_sigterm_lets_requests_in_flight_finish(tmp_path: Path) -> None:
         statuses = asyncio.run(signups())
         assert statuses == [201] * 12, statuses
         assert proc.wait(timeout=60) == 0
+        assert listening_sockets_on(port) == 0
+        assert list((tmp_path / "tmp").iterdir()) == []
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import signal
+import socket
 import tempfile
 
 import click
@@ -18,6 +21,8 @@ from authserver.domain import keys as keys_service
 from authserver.http import event_loop
 from authserver.log import logging_config
 from authserver.settings import CONFIG_ENV
+
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 async def check_key_secret(ctx: AppContext) -> None:
@@ -71,14 +76,32 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
     if config:
         # Workers build their own settings from the environment: hand them the same file.
         os.environ[CONFIG_ENV] = os.path.abspath(config)
+    # Bound before anything else starts, for one worker as for many: each worker binds its own
+    # socket beside this one (authserver/http/event_loop.py).
+    try:
+        sock = event_loop.bind_shared_address(host, port)
+    except OSError as error:
+        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    metrics_dir = None
     if workers > 1 and not os.environ.get(metrics.MULTIPROC_ENV):
         # Workers are new interpreters: they import prometheus-client in multiprocess mode and
         # write their samples here, so one scrape reports all of them.
-        os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="authserver-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="authserver-metrics-")
+        os.environ[metrics.MULTIPROC_ENV] = metrics_dir
+    try:
+        _serve(click_ctx, sock, host, port, workers, level)
+    finally:
+        sock.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(
+    click_ctx: click.Context, sock: socket.socket, host: str, port: int, workers: int, level: str
+) -> None:
     settings = settings_from(click_ctx)
-    metrics_port = settings.metrics_port
-    if metrics_port:
-        start_metrics_server(metrics_port, host)
+    if settings.metrics_port:
+        start_metrics_server(settings.metrics_port, host)
     server_config = uvicorn.Config(
         "authserver.http.app:app_from_environment",
         factory=True,
@@ -95,22 +118,27 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         # SIGTERM (F3): stop accepting, let requests in flight finish for up to this long, run the
         # lifespan shutdown (which closes the pool), exit 0.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+        # uvicorn kills a worker that does not answer its supervisor's ping within this long, also
+        # while it is still starting; its default of 5 s killed workers importing on a busy host.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
-    # Bound here for one worker as for many: each worker binds its own socket beside this one.
-    try:
-        sock = event_loop.bind_shared_address(host, port)
-    except OSError as error:
-        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     logging.getLogger("authserver").info(
         "listening on http://%s:%d with %d worker(s)", host, sock.getsockname()[1], workers
     )
-    server = uvicorn.Server(server_config)
     try:
         if workers > 1:
-            Multiprocess(server_config, sockets=[sock]).run()
+            Multiprocess(server_config, sockets=[sock]).run()  # exits 0 on SIGTERM and SIGINT
             return
+        server = uvicorn.Server(server_config)
+        # Once shut down, uvicorn raises the signal it stopped on again, with the handler that was
+        # there before it: this one, so SIGTERM ends in exit 0 as with several workers (F3).
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        return
+        return  # SIGINT (Ctrl-C), raised again by uvicorn after its shutdown
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)  # the lifespan failed; uvicorn has logged why
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
