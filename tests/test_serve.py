@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import backends
-from tests.servers import running_server
+from tests.servers import free_port, running_server
 
 
 def test_serve_on_fresh_sqlite_is_healthy_and_ready(tmp_path: Path) -> None:
@@ -145,6 +145,39 @@ def test_serve_gives_each_worker_its_own_socket_and_refuses_a_second_server_on_t
         )
         assert second.returncode == 1, second.stderr
         assert second.stderr.strip().splitlines()[-1] == (
-            f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+            f"Error: cannot listen on 127.0.0.1:{port}: Address already in use (by another authserver serve)"
         )
         assert httpx.get(base + "/healthz").status_code == 200
+
+
+def test_a_worker_that_fails_to_start_makes_serve_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's supervisor stops when a worker exits 3 ("failed to start") but returns normally;
+    `serve` must not exit 0 then, or `Restart=on-failure` would not see it."""
+    from click.testing import CliRunner
+
+    from authserver.cli import cli
+    from authserver.cli import serve as serve_module
+
+    class FailedWorker:
+        exitcode = 3
+
+    class Supervisor:
+        def __init__(self, config: object, sockets: list[object]) -> None:
+            self.processes = [FailedWorker()]
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(serve_module, "Multiprocess", Supervisor)
+    # Set here so that serve does not set it in this process for good.
+    monkeypatch.setenv(serve_module.metrics.MULTIPROC_ENV, str(tmp_path / "metrics"))
+    env = {
+        "AUTHSERVER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'w.db'}",
+        "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+        "AUTHSERVER_CONFIG": None,
+        "TMPDIR": str(tmp_path),
+    }
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port()), "--workers", "2"], env=env)
+    assert result.exit_code == 3, result.output

@@ -78,10 +78,16 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         os.environ[CONFIG_ENV] = os.path.abspath(config)
     # Bound before anything else starts, for one worker as for many: each worker binds its own
     # socket beside this one (authserver/http/event_loop.py).
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        claim = event_loop.claim_address(host, port)
+    except OSError as error:
+        raise CliError(f"cannot listen on {where}: {error.strerror or error}") from None
     try:
         sock = event_loop.bind_shared_address(host, port)
     except OSError as error:
-        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        claim.close()
+        raise CliError(f"cannot listen on {where}: {error.strerror or error}") from None
     metrics_dir = None
     if workers > 1 and not os.environ.get(metrics.MULTIPROC_ENV):
         # Workers are new interpreters: they import prometheus-client in multiprocess mode and
@@ -92,6 +98,7 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         _serve(click_ctx, sock, host, port, workers, level)
     finally:
         sock.close()
+        claim.close()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -123,11 +130,14 @@ def _serve(
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     logging.getLogger("authserver").info(
-        "listening on http://%s:%d with %d worker(s)", host, sock.getsockname()[1], workers
+        "serving http://%s with %d worker(s)", event_loop.display_address(sock), workers
     )
     try:
         if workers > 1:
-            Multiprocess(server_config, sockets=[sock]).run()  # exits 0 on SIGTERM and SIGINT
+            supervisor = Multiprocess(server_config, sockets=[sock])
+            supervisor.run()  # returns on SIGTERM and SIGINT, and when a worker failed to start
+            if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+                raise SystemExit(STARTUP_FAILURE)  # uvicorn has logged why
             return
         server = uvicorn.Server(server_config)
         # Once shut down, uvicorn raises the signal it stopped on again, with the handler that was

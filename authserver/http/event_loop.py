@@ -16,13 +16,15 @@ same address with `SO_REUSEPORT`; the kernel spreads new connections over the wo
 a hash of their addresses, and each worker accepts up to `ACCEPT_BATCH` of its own at a time.
 
 `bind_shared_address` (in the supervising process) holds the address for the workers and refuses
-one that another process already listens on, so a second `serve` on the same port fails instead
-of quietly sharing its traffic. Trade-off: connections waiting in a worker's queue when that
-worker exits are reset rather than taken by another worker (the kernel does not move them unless
-`net.ipv4.tcp_migrate_req` is set); a stopping server refuses them anyway.
+one that anything already holds, so a second `serve` on the same port fails instead of quietly
+sharing its traffic. The trade-offs (docs/architecture.md, "Serving"): the kernel hashes a new
+connection to a worker whatever that worker is doing, so connections waiting in the queue of a
+worker that stalls wait with it, and those waiting when a worker exits (a crash, a SIGHUP
+restart) are reset rather than taken by another worker (unless `net.ipv4.tcp_migrate_req` is set);
+and any process of the same user that binds with `SO_REUSEPORT` joins the group.
 
-Where a worker cannot have a socket of its own (no `SO_REUSEPORT`, or a socket uvicorn was handed
-from elsewhere), `create_server` is uvloop's own.
+A socket not bound by `bind_shared_address` (no `SO_REUSEPORT`: uvicorn run some other way) gets
+uvloop's own `create_server`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import uvloop
+from uvicorn.config import STARTUP_FAILURE
 
 ACCEPT_BATCH = 16
 # Out of file descriptors or kernel memory: accepting again at once would spin; asyncio waits 1 s.
@@ -45,20 +48,21 @@ logger = logging.getLogger("authserver.http")
 
 
 def bind_shared_address(host: str, port: int) -> socket.socket:
-    """The supervisor's socket: bound (not listening) with `SO_REUSEPORT`, so that each worker can
-    bind one of its own beside it. Raises OSError when the address is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # First without SO_REUSEPORT: that bind fails if anything (another `serve` included) holds
-    # the port, which a bind with SO_REUSEPORT would join instead.
+    """The supervisor's socket: bound (not listening) with `SO_REUSEPORT` alone, so that each
+    worker can bind one of its own beside it and nothing else can. Raises OSError when the
+    address is taken or cannot be bound."""
+    family, address = _resolve(host, port)
+    # First a plain bind (SO_REUSEADDR only, as any server does), which fails if anything holds
+    # the port: another `serve` included, which a bind with SO_REUSEPORT would join instead.
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+        probe.bind(address)
         address = probe.getsockname()
     shared = socket.socket(family, socket.SOCK_STREAM)
     try:
-        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT"):
-            shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Not SO_REUSEADDR: Linux lets two SO_REUSEADDR sockets share an address while neither
+        # listens, so a second `serve` probing before our workers listen would get in too.
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         shared.bind(address)
     except OSError:
         shared.close()
@@ -67,23 +71,53 @@ def bind_shared_address(host: str, port: int) -> socket.socket:
     return shared
 
 
+def claim_address(host: str, port: int) -> socket.socket:
+    """Hold the address against another `serve` for as long as the returned socket is open.
+
+    Two `serve`s starting at the same moment can both pass `bind_shared_address`'s plain bind
+    before either binds with SO_REUSEPORT, and would then share one group. Binding a name in
+    Linux's abstract Unix socket namespace is atomic, per network namespace like the port, and
+    released when the process ends however it ends. Keyed by address family and port, so
+    127.0.0.1 and 0.0.0.0 on one port exclude each other while ::1 beside 127.0.0.1 works.
+    """
+    family, _address = _resolve(host, port)
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0authserver-serve-{family.name}-{port}")
+    except OSError:
+        claim.close()
+        raise OSError(errno.EADDRINUSE, "Address already in use (by another authserver serve)") from None
+    return claim
+
+
+def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    """The first address `host` names, with an IPv6 scope (`fe80::1%eth0`) kept."""
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _type, _proto, _name, address = found[0]
+    return family, address
+
+
+def display_address(sock: socket.socket) -> str:
+    """host:port as a URL writes it (IPv6 in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def own_listening_socket(shared: socket.socket) -> socket.socket | None:
-    """A socket of this worker's own on `shared`'s address, or None where the kernel will not
-    allow one (shared not bound with SO_REUSEPORT, or no such option here)."""
-    if not hasattr(socket, "SO_REUSEPORT") or shared.type != socket.SOCK_STREAM:
-        return None
-    if shared.family not in (socket.AF_INET, socket.AF_INET6):
+    """A socket of this worker's own on `shared`'s address; None where `shared` was not bound for
+    sharing (not by `bind_shared_address`). Raises OSError when it was but the bind fails: a worker
+    must not come up listening on nothing."""
+    if shared.type != socket.SOCK_STREAM or shared.family not in (socket.AF_INET, socket.AF_INET6):
         return None
     if not shared.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
         return None
     own = socket.socket(shared.family, socket.SOCK_STREAM)
     try:
-        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         own.bind(shared.getsockname())
     except OSError:
         own.close()
-        return None
+        raise
     return own
 
 
@@ -104,6 +138,7 @@ class BatchListener(asyncio.AbstractServer):
         self._sock = sock
         self._connecting: set[asyncio.Task[Any]] = set()
         self._serving = False
+        self._starved = False  # warned that accepting failed, until one succeeds again
         self._closed = asyncio.Event()
         sock.setblocking(False)
         sock.listen(backlog)
@@ -130,14 +165,19 @@ class BatchListener(asyncio.AbstractServer):
             except OSError as error:
                 if error.errno not in _RESOURCE_ERRORS:
                     raise
-                logger.warning(
-                    "cannot accept connections (%s); retrying in %.0f s",
-                    errno.errorcode.get(error.errno or 0, str(error.errno)),
-                    PAUSE_AFTER_RESOURCE_ERROR_SECONDS,
-                )
+                if not self._starved:
+                    logger.warning(
+                        "cannot accept connections (%s); retrying every %.0f s",
+                        errno.errorcode.get(error.errno or 0, str(error.errno)),
+                        PAUSE_AFTER_RESOURCE_ERROR_SECONDS,
+                    )
+                    self._starved = True
                 self._stop_accepting()
                 self._loop.call_later(PAUSE_AFTER_RESOURCE_ERROR_SECONDS, self._start_accepting)
                 return
+            if self._starved:
+                logger.warning("accepting connections again")
+                self._starved = False
             connection.setblocking(False)
             # uvloop builds the transport and calls connection_made before the task's first
             # await; the task only waits for that and holds no request.
@@ -192,7 +232,13 @@ class BatchAcceptLoop(uvloop.Loop):
     ) -> asyncio.AbstractServer:
         own = None
         if sock is not None and ssl is None and not kwargs:
-            own = own_listening_socket(sock)
+            try:
+                own = own_listening_socket(sock)
+            except OSError as error:
+                # Something took the address between the supervisor's bind and ours. Exit code 3
+                # tells uvicorn's supervisor that a restart would fail the same way.
+                logger.error("cannot listen on %s: %s", display_address(sock), error.strerror or error)
+                raise SystemExit(STARTUP_FAILURE) from None
         if own is None:
             return await super().create_server(
                 protocol_factory, host, port, sock=sock, ssl=ssl, backlog=backlog, **kwargs

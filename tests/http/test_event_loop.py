@@ -18,6 +18,8 @@ from authserver.http.event_loop import (
     BatchAcceptLoop,
     BatchListener,
     bind_shared_address,
+    claim_address,
+    display_address,
     own_listening_socket,
 )
 
@@ -85,9 +87,18 @@ def test_each_worker_binds_its_own_socket_and_the_kernel_spreads_connections() -
 
 def test_a_second_server_on_a_taken_port_is_refused() -> None:
     """SO_REUSEPORT would let a second `serve` on the same port join the first and take half its
-    connections; the supervisor's bind refuses instead."""
+    connections; the supervisor's bind refuses instead, also in the window before the first
+    one's workers listen, and so does any plain server's."""
     with ExitStack() as stack:
         shared = stack.enter_context(bind_shared_address("127.0.0.1", 0))
+        port = shared.getsockname()[1]
+        with pytest.raises(OSError) as too_early:
+            bind_shared_address("127.0.0.1", port).close()
+        assert too_early.value.errno == errno.EADDRINUSE
+        with socket.socket() as plain_server:
+            plain_server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with pytest.raises(OSError):
+                plain_server.bind(("127.0.0.1", port))
         own = own_listening_socket(shared)
         assert own is not None
         stack.enter_context(own)
@@ -188,3 +199,55 @@ def test_out_of_file_descriptors_pauses_accepting_then_resumes(
     finally:
         loop.close()
     assert "cannot accept connections (EMFILE)" in caplog.text
+
+
+def test_a_worker_that_cannot_bind_its_own_socket_stops_instead_of_listening_on_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exit code 3 is uvicorn's "failed to start": its supervisor stops rather than restarting
+    a worker that would fail the same way."""
+
+    class Refused(socket.socket):
+        def bind(self, address: object) -> None:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+
+    with bind_shared_address("127.0.0.1", 0) as shared:
+        port = shared.getsockname()[1]
+        monkeypatch.setattr(event_loop.socket, "socket", Refused)
+
+        async def start() -> None:
+            await asyncio.get_running_loop().create_server(Greeter, sock=shared)
+
+        loop = event_loop.new_event_loop()
+        try:
+            with pytest.raises(SystemExit) as stopped, caplog.at_level(logging.ERROR, "authserver.http"):
+                loop.run_until_complete(start())
+        finally:
+            loop.close()
+    assert stopped.value.code == 3
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in caplog.text
+
+
+def test_ipv6_addresses_bind_and_read_in_brackets() -> None:
+    with bind_shared_address("::1", 0) as shared:
+        assert shared.family == socket.AF_INET6
+        assert display_address(shared) == f"[::1]:{shared.getsockname()[1]}"
+        own = own_listening_socket(shared)
+        assert own is not None
+        with own:
+            own.listen(8)
+            with socket.create_connection(("::1", shared.getsockname()[1]), timeout=5):
+                assert accept_all(own) == 1
+
+
+def test_two_servers_starting_at_once_cannot_both_claim_the_port() -> None:
+    """Both can pass the plain bind before either binds with SO_REUSEPORT; the claim is atomic."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with claim_address("127.0.0.1", port):
+        with pytest.raises(OSError) as second:
+            claim_address("127.0.0.1", port).close()
+        assert second.value.errno == errno.EADDRINUSE
+        claim_address("::1", port).close()  # another family: another address
+    claim_address("127.0.0.1", port).close()  # released with the first
