@@ -48,9 +48,9 @@ logger = logging.getLogger("authserver.http")
 
 
 def bind_shared_address(host: str, port: int) -> socket.socket:
-    """The supervisor's socket: bound (not listening) with `SO_REUSEPORT` alone, so that each
-    worker can bind one of its own beside it and nothing else can. Raises OSError when the
-    address is taken or cannot be bound."""
+    """The supervisor's socket: bound (not listening) with `SO_REUSEPORT`, so that each worker
+    can bind one of its own beside it. Raises OSError when the address is taken or cannot be
+    bound."""
     family, address = _resolve(host, port)
     # First a plain bind (SO_REUSEADDR only, as any server does), which fails if anything holds
     # the port: another `serve` included, which a bind with SO_REUSEPORT would join instead.
@@ -60,8 +60,11 @@ def bind_shared_address(host: str, port: int) -> socket.socket:
         address = probe.getsockname()
     shared = socket.socket(family, socket.SOCK_STREAM)
     try:
-        # Not SO_REUSEADDR: Linux lets two SO_REUSEADDR sockets share an address while neither
-        # listens, so a second `serve` probing before our workers listen would get in too.
+        # SO_REUSEADDR too, or a restart fails while the last run's connections sit in TIME_WAIT.
+        # It lets another SO_REUSEADDR socket bind beside this one until our workers listen:
+        # `claim_address` keeps another `serve` out, and a worker that then finds the address
+        # taken exits 3 (`own_listening_socket`).
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         shared.bind(address)
     except OSError:
@@ -113,6 +116,7 @@ def own_listening_socket(shared: socket.socket) -> socket.socket | None:
         return None
     own = socket.socket(shared.family, socket.SOCK_STREAM)
     try:
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         own.bind(shared.getsockname())
     except OSError:
