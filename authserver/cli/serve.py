@@ -78,7 +78,7 @@ def serve(click_ctx: click.Context, host: str, port: int, workers: int) -> None:
         os.environ[CONFIG_ENV] = os.path.abspath(config)
     # Bound before anything else starts, for one worker as for many: each worker binds its own
     # socket beside this one (authserver/http/event_loop.py).
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = event_loop.display_address(host, port)
     try:
         claim = event_loop.claim_address(host, port)
     except OSError as error:
@@ -130,7 +130,7 @@ def _serve(
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     logging.getLogger("authserver").info(
-        "serving http://%s with %d worker(s)", event_loop.display_address(sock), workers
+        "serving http://%s with %d worker(s)", event_loop.bound_address(sock), workers
     )
     try:
         if workers > 1:

@@ -100,10 +100,13 @@ def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...
     return family, address
 
 
-def display_address(sock: socket.socket) -> str:
+def display_address(host: str, port: int) -> str:
     """host:port as a URL writes it (IPv6 in brackets)."""
-    host, port = sock.getsockname()[:2]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bound_address(sock: socket.socket) -> str:
+    return display_address(*sock.getsockname()[:2])
 
 
 def own_listening_socket(shared: socket.socket) -> socket.socket | None:
@@ -241,7 +244,7 @@ class BatchAcceptLoop(uvloop.Loop):
             except OSError as error:
                 # Something took the address between the supervisor's bind and ours. Exit code 3
                 # tells uvicorn's supervisor that a restart would fail the same way.
-                logger.error("cannot listen on %s: %s", display_address(sock), error.strerror or error)
+                logger.error("cannot listen on %s: %s", bound_address(sock), error.strerror or error)
                 raise SystemExit(STARTUP_FAILURE) from None
         if own is None:
             return await super().create_server(

@@ -18,8 +18,8 @@ from authserver.http.event_loop import (
     BatchAcceptLoop,
     BatchListener,
     bind_shared_address,
+    bound_address,
     claim_address,
-    display_address,
     own_listening_socket,
 )
 
@@ -223,7 +223,7 @@ def test_a_worker_that_cannot_bind_its_own_socket_stops_instead_of_listening_on_
 def test_ipv6_addresses_bind_and_read_in_brackets() -> None:
     with bind_shared_address("::1", 0) as shared:
         assert shared.family == socket.AF_INET6
-        assert display_address(shared) == f"[::1]:{shared.getsockname()[1]}"
+        assert bound_address(shared) == f"[::1]:{shared.getsockname()[1]}"
         own = own_listening_socket(shared)
         assert own is not None
         with own:
